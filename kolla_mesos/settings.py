@@ -1,0 +1,196 @@
+"""oslo.config options of kolla-mesos.
+
+Options are registered on a ``ConfigOpts`` passed in (never at import time on a global), and
+no default is computed from the network or the environment.  ``list_opts()`` feeds
+oslo-config-generator (entry point ``oslo.config.opts: kolla_mesos``);
+``etc/kolla-mesos/kolla-mesos.conf.sample`` is generated from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from oslo_config import cfg
+
+from kolla_mesos import errors
+
+kolla_opts: list[cfg.Opt] = [
+    cfg.StrOpt(
+        "deployment_id",
+        default="default",
+        regex=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        help="Name of this deployment. It names the ZooKeeper subtree /kolla/<deployment_id>, "
+        "the Marathon group /kolla/<deployment_id> and prefixes every Chronos job, so several "
+        "deployments can share one Mesos cluster.",
+    ),
+    cfg.StrOpt(
+        "profile",
+        default="minimal",
+        help="Which profile from deployment_files/profiles.yml to deploy: the list of "
+        "services that are enabled.",
+    ),
+    cfg.StrOpt(
+        "config_dir",
+        default="/etc/kolla-mesos",
+        help="Directory holding the operator's globals.yml, passwords.yml and topology.yml.",
+    ),
+    cfg.StrOpt(
+        "base_dir",
+        help="Directory holding config/, common_templates/ and deployment_files/. When unset, "
+        "the directory of the installed source tree is used.",
+    ),
+    cfg.IntOpt(
+        "keep_generations",
+        default=5,
+        min=1,
+        help="How many configuration generations to keep in ZooKeeper for rollback and diff; "
+        "older ones are garbage-collected after a successful deploy.",
+    ),
+    cfg.IntOpt(
+        "deploy_timeout",
+        default=900,
+        min=1,
+        help="Seconds a deploy waits for every Chronos job to succeed and every Marathon app "
+        "to become healthy before it gives up and rolls back.",
+    ),
+]
+
+zookeeper_opts: list[cfg.Opt] = [
+    cfg.StrOpt(
+        "hosts",
+        default="127.0.0.1:2181",
+        help="Comma-separated host:port list of the ZooKeeper ensemble.",
+    ),
+    cfg.StrOpt(
+        "root",
+        default="/kolla",
+        help="ZooKeeper node under which every deployment lives.",
+    ),
+    cfg.StrOpt(
+        "credentials_file",
+        help="File holding the deployer's ZooKeeper digest credentials as 'user:password' on "
+        "one line; it must not be readable by other users. The deployer owns every node it "
+        "creates with these credentials.",
+    ),
+    cfg.StrOpt(
+        "runner_credentials_file",
+        help="File holding the runners' ZooKeeper digest credentials as 'user:password'. The "
+        "deployer grants them read access to generations and write access to status, locks "
+        "and members only. The same file must exist at runner_credentials_path on every agent.",
+    ),
+    cfg.StrOpt(
+        "runner_credentials_path",
+        default="/etc/kolla-mesos/zookeeper-runner.cred",
+        help="Path, on every Mesos agent and inside every task, of the runners' credentials "
+        "file. Tasks receive only this path, never the credentials.",
+    ),
+    cfg.FloatOpt(
+        "timeout",
+        default=15.0,
+        min=0.1,
+        help="Seconds to wait for a ZooKeeper connection or an operation before failing.",
+    ),
+]
+
+marathon_opts: list[cfg.Opt] = [
+    cfg.URIOpt(
+        "url",
+        default="http://127.0.0.1:8080",
+        schemes=["http", "https"],
+        help="Base URL of the Marathon REST API.",
+    ),
+    cfg.FloatOpt(
+        "timeout",
+        default=10.0,
+        min=0.1,
+        help="Seconds one Marathon HTTP request may take.",
+    ),
+    cfg.StrOpt(
+        "credentials_file",
+        help="File holding Marathon HTTP basic-auth credentials as 'user:password'; unset "
+        "means no authentication.",
+    ),
+]
+
+chronos_opts: list[cfg.Opt] = [
+    cfg.URIOpt(
+        "url",
+        default="http://127.0.0.1:4400",
+        schemes=["http", "https"],
+        help="Base URL of the Chronos API. The API prefix (/v1/scheduler for Chronos 3.x, "
+        "/scheduler for 2.x) is detected on first use.",
+    ),
+    cfg.FloatOpt(
+        "timeout",
+        default=10.0,
+        min=0.1,
+        help="Seconds one Chronos HTTP request may take.",
+    ),
+]
+
+mesos_opts: list[cfg.Opt] = [
+    cfg.URIOpt(
+        "url",
+        default="http://127.0.0.1:5050",
+        schemes=["http", "https"],
+        help="Base URL of the Mesos master, used to find task sandboxes and logs.",
+    ),
+    cfg.FloatOpt(
+        "timeout",
+        default=10.0,
+        min=0.1,
+        help="Seconds one Mesos HTTP request may take.",
+    ),
+]
+
+GROUPS: dict[str, list[cfg.Opt]] = {
+    "kolla": kolla_opts,
+    "zookeeper": zookeeper_opts,
+    "marathon": marathon_opts,
+    "chronos": chronos_opts,
+    "mesos": mesos_opts,
+}
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    """Return every option group for oslo-config-generator."""
+    return [(group, list(opts)) for group, opts in GROUPS.items()]
+
+
+def register(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
+    """Register every kolla-mesos option on ``conf`` and return it."""
+    for group, opts in GROUPS.items():
+        conf.register_opts(opts, group=group)
+    return conf
+
+
+def load(config_files: Sequence[str] = (), overrides: dict[str, dict[str, object]] | None = None,
+         ) -> cfg.ConfigOpts:
+    """Build a fresh ConfigOpts from ``config_files`` plus explicit overrides.
+
+    ``overrides`` maps group -> option -> value (command-line flags).  Errors in the files
+    become :class:`kolla_mesos.errors.SettingsError` naming the file and option.
+    """
+    conf = register(cfg.ConfigOpts())
+    try:
+        conf(args=[], project="kolla-mesos", default_config_files=list(config_files),
+             validate_default_values=True)
+    except cfg.ConfigFilesNotFoundError as exc:
+        raise errors.SettingsError(
+            f"Configuration file {', '.join(exc.config_files)} cannot be read."
+        ) from exc
+    except cfg.ConfigFileParseError as exc:
+        raise errors.SettingsError(
+            f"Configuration file {exc.config_file} cannot be parsed: {exc.msg}."
+        ) from exc
+    for group, values in (overrides or {}).items():
+        for name, value in values.items():
+            if value is not None:
+                conf.set_override(name, value, group=group)
+    try:
+        for group, opts in GROUPS.items():
+            for opt in opts:
+                getattr(getattr(conf, group), opt.dest)
+    except (ValueError, cfg.Error) as exc:
+        raise errors.SettingsError(f"Invalid setting: {exc}.") from exc
+    return conf

@@ -1,0 +1,52 @@
+"""pytest fixtures: a real ZooKeeper server and per-test deployment roots.
+
+Loaded by ``tests/conftest.py`` with ``pytest_plugins``.  The simulator's fixtures live in
+:mod:`kolla_mesos.testing.sim`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+from kazoo.client import KazooClient
+
+from kolla_mesos.testing.zookeeper import ZookeeperServer
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def zk_server() -> Iterator[ZookeeperServer]:
+    """One real ZooKeeper server (Debian's package) for the whole test session."""
+    server = ZookeeperServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def zk_hosts(zk_server: ZookeeperServer) -> str:
+    """Connection string of the session's ZooKeeper."""
+    return zk_server.hosts
+
+
+@pytest.fixture
+def zk_root(zk_server: ZookeeperServer, request: pytest.FixtureRequest) -> str:
+    """A fresh root path (instead of /kolla) unique to this test."""
+    name = "".join(ch if ch.isalnum() else "_" for ch in request.node.name)[:60]
+    return f"/t{next(_counter)}_{name}"
+
+
+@pytest.fixture
+def zk_admin(zk_server: ZookeeperServer) -> Iterator[KazooClient]:
+    """A client authenticated as ZooKeeper's super user: reads everything."""
+    client = zk_server.admin_client()
+    try:
+        yield client
+    finally:
+        client.stop()
+        client.close()

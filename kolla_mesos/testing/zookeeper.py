@@ -1,0 +1,232 @@
+"""A real ZooKeeper server for tests, benchmarks and the quickstart.
+
+Starts Debian's ``zookeeper`` 3.8 (``/usr/share/java/zookeeper.jar``) as a standalone server on
+an ephemeral loopback port with its own data directory, and a super-user digest so tests can
+inspect nodes regardless of their ACLs.  Readiness is detected by the ``ruok`` four-letter word
+(the server offers no event to wait on), bounded by a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+from kazoo.client import KazooClient
+from kazoo.security import make_digest_acl_credential
+
+from kolla_mesos import errors
+
+DEBIAN_CLASSPATH = [
+    "/etc/zookeeper/conf",
+    "/usr/share/java/zookeeper.jar",
+    "/usr/share/java/zookeeper-jute.jar",
+    "/usr/share/java/netty-codec.jar",
+]
+SUPER_USER = "super"
+SUPER_PASSWORD = "super-test-secret"  # noqa: S105 - test-only server credential
+
+
+def classpath() -> str:
+    """Classpath of the Debian ZooKeeper jars (overridable with ZOOKEEPER_CLASSPATH)."""
+    env = os.environ.get("ZOOKEEPER_CLASSPATH")
+    if env:
+        return env
+    jar = Path("/usr/share/java/zookeeper.jar")
+    if not jar.exists():
+        raise errors.ConfigError(
+            "ZooKeeper is not installed: /usr/share/java/zookeeper.jar is missing "
+            "(install Debian's 'zookeeper' package or set ZOOKEEPER_CLASSPATH)."
+        )
+    return ":".join(p for p in DEBIAN_CLASSPATH if Path(p).exists())
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a currently free TCP port on ``host``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def four_letter(host: str, port: int, word: str, timeout: float = 1.0) -> str:
+    """Send a ZooKeeper four-letter command and return the answer ('' if unreachable)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(word.encode())
+            chunks = []
+            while True:
+                data = sock.recv(4096)
+                if not data:
+                    break
+                chunks.append(data)
+            return b"".join(chunks).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+class ZookeeperServer:
+    """One standalone ZooKeeper server in a private directory.
+
+    Use as a context manager or call :meth:`start` / :meth:`stop`.
+    """
+
+    def __init__(self, data_dir: str | None = None, port: int = 0, host: str = "127.0.0.1",
+                 java: str = "java") -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self._own_dir = data_dir is None
+        self.base_dir = Path(data_dir or tempfile.mkdtemp(prefix="kolla-mesos-zk-"))
+        self.java = java
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def hosts(self) -> str:
+        """Connection string for clients."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def super_auth(self) -> tuple[str, str]:
+        """auth_data entry of the super user (reads every node whatever its ACL)."""
+        return ("digest", f"{SUPER_USER}:{SUPER_PASSWORD}")
+
+    def _write_config(self) -> Path:
+        data = self.base_dir / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        cfg = self.base_dir / "zoo.cfg"
+        cfg.write_text(
+            "tickTime=500\n"
+            "initLimit=10\nsyncLimit=5\n"
+            "minSessionTimeout=1000\nmaxSessionTimeout=60000\n"
+            f"dataDir={data}\n"
+            f"clientPort={self.port}\n"
+            f"clientPortAddress={self.host}\n"
+            "admin.enableServer=false\n"
+            "4lw.commands.whitelist=ruok,srvr,mntr,stat,cons\n"
+            "forceSync=no\n"
+            "maxClientCnxns=0\n"
+            "jute.maxbuffer=1048575\n"
+        )
+        return cfg
+
+    def start(self, timeout: float = 60.0) -> ZookeeperServer:
+        """Start the server and return once it answers ``imok``."""
+        cfg = self._write_config()
+        digest = make_digest_acl_credential(SUPER_USER, SUPER_PASSWORD)
+        log = open(self.base_dir / "zookeeper.out", "ab")  # noqa: SIM115 - owned by Popen
+        self.process = subprocess.Popen(
+            [
+                self.java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                "-cp", classpath(),
+                f"-Dzookeeper.log.dir={self.base_dir}",
+                "-Dzookeeper.root.logger=INFO,CONSOLE",
+                f"-Dzookeeper.DigestAuthenticationProvider.superDigest={digest}",
+                "-Dzookeeper.jute.maxbuffer=1048575",
+                "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg),
+            ],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                out = (self.base_dir / "zookeeper.out").read_text(errors="replace")[-2000:]
+                raise errors.ZookeeperError(
+                    f"ZooKeeper exited with code {self.process.returncode} while starting: {out}"
+                )
+            if four_letter(self.host, self.port, "ruok") == "imok":
+                return self
+            # No event exists for "the JVM is listening": poll with a short, growing delay.
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+        self.stop()
+        raise errors.DeadlineExceeded(
+            f"ZooKeeper did not answer on {self.hosts} within {timeout:.0f} s."
+        )
+
+    def stop(self) -> None:
+        """Stop the server and remove its directory if we created it."""
+        if self.process and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.process = None
+        if self._own_dir:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def client(self, auth: list[tuple[str, str]] | None = None, **kw: object) -> KazooClient:
+        """A started KazooClient connected to this server."""
+        client = KazooClient(hosts=self.hosts, auth_data=auth, timeout=10, **kw)
+        client.start(timeout=15)
+        return client
+
+    def admin_client(self) -> KazooClient:
+        """A started client authenticated as the super user."""
+        return self.client(auth=[self.super_auth])
+
+    def __enter__(self) -> ZookeeperServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def expire_session(server_hosts: str, client: KazooClient, timeout: float = 15.0) -> None:
+    """Expire ``client``'s session the way ZooKeeper does it in production.
+
+    A second connection with the same session id and password is opened and closed, which
+    makes the server expire the session (kazoo's test harness uses the same technique).
+    Returns once ``client`` has seen the expiry and reconnected with a new session.
+    """
+    import threading
+
+    from kazoo.protocol.states import KazooState
+
+    lost = threading.Event()
+    connected_again = threading.Event()
+
+    def listener(state: str) -> None:
+        if state == KazooState.LOST:
+            lost.set()
+        elif state == KazooState.CONNECTED and lost.is_set():
+            connected_again.set()
+
+    client.add_listener(listener)
+    try:
+        session_id, password = client.client_id
+        other = KazooClient(hosts=server_hosts, client_id=(session_id, password), timeout=10)
+        other.start(timeout=timeout)
+        other.stop()
+        other.close()
+        if not lost.wait(timeout):
+            raise errors.DeadlineExceeded("The ZooKeeper session did not expire in time.")
+        if not connected_again.wait(timeout):
+            raise errors.DeadlineExceeded("The client did not reconnect after session expiry.")
+    finally:
+        client.remove_listener(listener)
+
+
+@contextlib.contextmanager
+def running_server(**kw: object) -> Iterator[ZookeeperServer]:
+    """Context manager yielding a started server."""
+    server = ZookeeperServer(**kw)  # type: ignore[arg-type]
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
