@@ -39,6 +39,13 @@ kolla_opts: list[cfg.Opt] = [
         help="Directory holding config/, common_templates/ and deployment_files/. When unset, "
         "the directory of the installed source tree is used.",
     ),
+    cfg.ListOpt(
+        "runner_command",
+        default=["kolla-mesos-start"],
+        help="Argument list that starts the runner (kolla-mesos-start) inside every task. "
+        "Images that carry the single-file runner use e.g. 'python3,/usr/local/bin/"
+        "kolla-mesos-start.pyz'.",
+    ),
     cfg.IntOpt(
         "keep_generations",
         default=5,
@@ -104,6 +111,12 @@ marathon_opts: list[cfg.Opt] = [
         default=10.0,
         min=0.1,
         help="Seconds one Marathon HTTP request may take.",
+    ),
+    cfg.StrOpt(
+        "group_root",
+        default="/kolla",
+        help="Marathon group under which each deployment's group /<group_root>/<deployment_id> "
+        "lives.",
     ),
     cfg.StrOpt(
         "credentials_file",

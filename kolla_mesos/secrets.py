@@ -1,0 +1,51 @@
+"""Masking secrets in text shown to operators (config show, plan diffs, logs).
+
+Two rules, both applied: every value from passwords.yml (at least 4 characters) is replaced
+wherever it appears, and the value of any ``key = value`` / ``key: value`` line whose key
+looks secret (password, secret, token, key, pass, credential) is replaced too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MASK = "********"
+_SECRET_KEY = re.compile(
+    r"(?im)^(?P<lead>\s*[\w.\-]*(?:password|passwd|secret|token|_key|pass|credential)"
+    r"[\w.\-]*\s*[=:]\s*)(?P<value>\S.*?)\s*$"
+)
+_URL_PASSWORD = re.compile(r"(?P<lead>://[^:/@\s]+:)(?P<value>[^@/\s]+)(?=@)")
+
+
+def secret_values(passwords: Mapping[str, Any]) -> list[str]:
+    """Every string leaf of a passwords mapping long enough to mask safely."""
+    out: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and len(value) >= 4:
+            out.append(value)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    walk(passwords)
+    return sorted(set(out), key=len, reverse=True)
+
+
+class Masker:
+    """Callable that masks secrets in text."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self.values = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        """Return ``text`` with secrets replaced by ``********``."""
+        for value in self.values:
+            text = text.replace(value, MASK)
+        text = _URL_PASSWORD.sub(lambda m: m.group("lead") + MASK, text)
+        return _SECRET_KEY.sub(lambda m: m.group("lead") + MASK, text)
