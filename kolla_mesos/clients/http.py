@@ -1,0 +1,123 @@
+"""A small JSON-over-HTTP transport shared by the Marathon, Chronos and Mesos clients.
+
+Every request has a per-request timeout; connection failures and 5xx answers become
+:class:`kolla_mesos.errors.ServerError` and are retried (with backoff, jitter and an overall
+deadline, :mod:`kolla_mesos.clients.retry`) only when the request is idempotent.  Any other
+error status is turned into a typed error by the API-specific ``mapper``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+
+from kolla_mesos import errors
+from kolla_mesos.clients.retry import RetryPolicy, is_transient
+
+LOG = logging.getLogger(__name__)
+
+#: (status, parsed body or text, what the request did) -> the error to raise
+Mapper = Callable[[int, Any, str], errors.HttpError]
+
+
+def parse_body(response: requests.Response) -> Any:
+    """The JSON body of a response, or its text when it is not JSON."""
+    text = response.text
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def default_mapper(name: str) -> Mapper:
+    """A mapper giving 404 -> NotFoundError, 5xx -> ServerError, else HttpError."""
+    def mapper(status: int, body: Any, what: str) -> errors.HttpError:
+        message = body.get("message") if isinstance(body, dict) else body
+        detail = str(message or "").strip().splitlines()[0:1]
+        text = f"{name} answered HTTP {status} to {what}" + (f": {detail[0]}" if detail else ".")
+        if status == 404:
+            return errors.NotFoundError(text, status=404, body=str(body))
+        if status >= 500:
+            return errors.ServerError(text, status=status, body=str(body))
+        return errors.HttpError(text, status=status, body=str(body))
+    return mapper
+
+
+class HttpClient:
+    """Requests against one base URL with timeouts, typed errors and bounded retries."""
+
+    def __init__(self, name: str, base_url: str, timeout: float,
+                 auth: tuple[str, str] | None = None, retry: RetryPolicy | None = None,
+                 mapper: Mapper | None = None) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.mapper = mapper or default_mapper(name)
+        self.session = requests.Session()
+        self.session.auth = auth
+        self.session.headers.update({"Accept": "application/json"})
+        #: Requests that change remote state, for idempotence checks (method, path).
+        self.writes: list[tuple[str, str]] = []
+
+    def url(self, path: str) -> str:
+        """Absolute URL of ``path``."""
+        return self.base_url + "/" + path.lstrip("/")
+
+    def _once(self, method: str, path: str, params: Mapping[str, Any] | None,
+              body: Any, headers: Mapping[str, str] | None) -> requests.Response:
+        what = f"{method} {path}"
+        kwargs: dict[str, Any] = {"params": params, "timeout": self.timeout,
+                                  "headers": dict(headers or {})}
+        if body is not None:
+            kwargs["data"] = json.dumps(body, sort_keys=True)
+            kwargs["headers"]["Content-Type"] = "application/json"
+        try:
+            response = self.session.request(method, self.url(path), **kwargs)
+        except requests.RequestException as exc:
+            raise errors.ServerError(
+                f"{self.name} at {self.base_url} is unreachable ({what}): "
+                f"{type(exc).__name__}."
+            ) from exc
+        if response.status_code >= 400:
+            raise self.mapper(response.status_code, parse_body(response), what)
+        return response
+
+    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                body: Any = None, headers: Mapping[str, str] | None = None,
+                idempotent: bool | None = None) -> requests.Response:
+        """Send one request; retry transient failures when it is idempotent.
+
+        ``idempotent`` defaults to True for GET, PUT and DELETE and False for POST.
+        """
+        if idempotent is None:
+            idempotent = method.upper() != "POST"
+        if method.upper() != "GET":
+            self.writes.append((method.upper(), path))
+
+        def once() -> requests.Response:
+            return self._once(method, path, params, body, headers)
+
+        if not idempotent:
+            return once()
+        return self.retry.call(once, is_transient, what=f"{self.name} {method} {path}")
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET ``path`` and return its JSON body."""
+        response = self.request("GET", path, params=params)
+        body = parse_body(response)
+        if isinstance(body, str):
+            raise errors.ServerError(
+                f"{self.name} answered GET {path} with a body that is not JSON.",
+                status=response.status_code, body=body[:200])
+        return body
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.session.close()
