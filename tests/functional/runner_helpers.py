@@ -1,0 +1,163 @@
+"""Fixtures and helpers shared by the runner's functional tests (tests/functional/test_runner_*).
+
+Import the fixtures into a test module with
+``from tests.functional.runner_helpers import rdep, rdir, procs  # noqa: F401``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from kazoo.client import KazooClient
+
+from kolla_mesos.testing.runner import ServiceFiles, TestDeployment, runner_process
+
+PROJECT = "proj"
+
+
+@pytest.fixture
+def rdep(zk_hosts: str, zk_root: str) -> Iterator[TestDeployment]:
+    """A deployment tree with least-privilege ACLs, written as the deployer."""
+    dep = TestDeployment(zk_hosts, zk_root)
+    try:
+        yield dep
+    finally:
+        dep.close()
+
+
+@pytest.fixture
+def rdir() -> Iterator[str]:
+    """A scratch directory every user can traverse (the daemon may run as nobody)."""
+    path = tempfile.mkdtemp(prefix="kolla-runner-test-", dir="/tmp")
+    os.chmod(path, 0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class Procs:
+    """Runner subprocesses started by a test; all are killed when it ends."""
+
+    def __init__(self, workdir: str) -> None:
+        self.workdir = workdir
+        self.started: list[tuple[subprocess.Popen[bytes], str]] = []
+
+    def start(self, env: dict[str, str], cwd: str | None = None,
+              name: str = "runner") -> subprocess.Popen[bytes]:
+        """Start ``python -m kolla_mesos.runner.main``; its log is self.log(proc)."""
+        log = os.path.join(self.workdir, f"{name}-{len(self.started)}.log")
+        proc = runner_process(env, cwd or self.workdir, log)
+        self.started.append((proc, log))
+        return proc
+
+    def log(self, proc: subprocess.Popen[bytes]) -> str:
+        """Everything ``proc`` wrote so far."""
+        for started, path in self.started:
+            if started is proc:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    return handle.read()
+        raise KeyError(proc)
+
+    def cleanup(self) -> None:
+        """Kill whatever still runs."""
+        for proc, _log in self.started:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
+
+
+@pytest.fixture
+def procs(rdir: str) -> Iterator[Procs]:
+    """Runner subprocesses, killed at the end of the test."""
+    tracker = Procs(rdir)
+    try:
+        yield tracker
+    finally:
+        tracker.cleanup()
+
+
+def command(argv: list[str], **extra: Any) -> dict[str, Any]:
+    """A command entry of a definition."""
+    return {"command": argv, **extra}
+
+
+def sh(script: str, **extra: Any) -> dict[str, Any]:
+    """A shell command entry (``/bin/sh -c script``)."""
+    return {"command": [script], "shell": True, **extra}
+
+
+def python_cmd(code: str, **extra: Any) -> dict[str, Any]:
+    """A command running ``code`` with this interpreter."""
+    return {"command": [sys.executable, "-c", code], **extra}
+
+
+def service(name: str, commands: dict[str, Any] | None = None,
+            daemon: dict[str, Any] | None = None, files: dict[str, Any] | None = None,
+            contents: dict[str, bytes] | None = None,
+            host_contents: dict[tuple[str, str], bytes] | None = None,
+            **extra: Any) -> ServiceFiles:
+    """A service of a generation: definition plus rendered files."""
+    raw: dict[str, Any] = {"schema": 1, "project": PROJECT, "service": name,
+                           "user": "root", "reload": "none", "files": files or {},
+                           "commands": commands or {}, "daemon": daemon,
+                           "dependency_timeout": 20}
+    raw.update(extra)
+    return ServiceFiles(raw, dict(contents or {}), dict(host_contents or {}))
+
+
+def wait_node(client: KazooClient, path: str, predicate: Callable[[Any], bool],
+              timeout: float = 20.0) -> Any:
+    """Wait (with a data watch) until ``path``'s JSON data satisfies ``predicate``."""
+    found = threading.Event()
+    box: list[Any] = []
+
+    def watch(data: bytes | None, _stat: Any) -> bool | None:
+        if found.is_set():
+            return False
+        value = json.loads(data.decode() or "null") if data else None
+        if predicate(value):
+            box.append(value)
+            found.set()
+            return False
+        return None
+
+    client.DataWatch(path, watch)
+    if not found.wait(timeout):
+        raise AssertionError(f"{path} did not reach the expected state within {timeout} s")
+    return box[0]
+
+
+def wait_file_lines(path: str, count: int, proc: subprocess.Popen[bytes] | None = None,
+                    timeout: float = 20.0) -> list[str]:
+    """Wait until ``path`` has ``count`` lines (inotify-free: bounded polling of a file).
+
+    A daemon's side-effect file offers no event to wait on, so this polls with a short
+    delay, bounded by ``timeout``; it fails early when ``proc`` exits.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        with contextlib.suppress(FileNotFoundError):
+            with open(path, encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+        if len(lines) >= count:
+            return lines
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    raise AssertionError(f"{path} has {len(lines)} lines, expected {count}: {lines}")

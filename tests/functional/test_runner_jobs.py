@@ -1,0 +1,114 @@
+"""Runner job mode (Chronos) against a real ZooKeeper with least-privilege credentials."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from kolla_mesos import zkpaths
+from kolla_mesos.errors import ExitCode
+from kolla_mesos.testing.runner import TestDeployment
+from tests.functional.runner_helpers import (  # noqa: F401
+    PROJECT,
+    Procs,
+    procs,
+    rdep,
+    rdir,
+    service,
+    sh,
+)
+
+
+def _status(dep: TestDeployment, zk_admin, svc: str, cmd: str, key: str) -> dict:
+    parent = zkpaths.status(dep.root, dep.deployment, svc, cmd, key)
+    return {h: json.loads(zk_admin.get(f"{parent}/{h}")[0]) for h in zk_admin.get_children(parent)}
+
+
+def test_job_runs_once_writes_files_and_records_status(rdep: TestDeployment, rdir: str,
+                                                        procs: Procs, zk_admin) -> None:
+    out = os.path.join(rdir, "ran")
+    files = {"app.conf": {"dest": "etc/app.conf", "owner": "root", "group": "root",
+                          "mode": "0640"}}
+    rdep.publish(1, [service("svc", files=files, contents={"app.conf": b"key = 1\n"}, commands={
+        "db_sync": sh(f"cat etc/app.conf >> {out}", run_once=True, job=True,
+                      inputs_hash="h1")})])
+    creds = rdep.write_credentials(rdir)
+    env = rdep.env(creds, PROJECT, "svc", "host-a", KOLLA_COMMAND="db_sync")
+    first = procs.start(env)
+    assert first.wait(60) == 0, procs.log(first)
+    conf = os.path.join(rdir, "etc", "app.conf")
+    st = os.stat(conf)
+    assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 0
+    with open(out) as handle:
+        assert handle.read() == "key = 1\n"
+    records = _status(rdep, zk_admin, "svc", "db_sync", "h1")
+    assert list(records) == ["host-a"]
+    assert records["host-a"]["state"] == "done" and records["host-a"]["exit_code"] == 0
+    assert records["host-a"]["generation"] == 1
+    # A second job run (another host) finds it done and exits 0 without running it again.
+    second = procs.start(rdep.env(creds, PROJECT, "svc", "host-b", KOLLA_COMMAND="db_sync"))
+    assert second.wait(60) == 0, procs.log(second)
+    with open(out) as handle:
+        assert handle.read() == "key = 1\n"
+    assert "already ran on host-a" in procs.log(second)
+
+
+def test_failing_job_exits_with_its_status_and_records_failure(
+        rdep: TestDeployment, rdir: str, procs: Procs, zk_admin) -> None:
+    rdep.publish(1, [service("svc", commands={
+        "boom": sh("echo broken >&2; exit 3", run_once=True, job=True, inputs_hash="hb")})])
+    creds = rdep.write_credentials(rdir)
+    proc = procs.start(rdep.env(creds, PROJECT, "svc", "host-a", KOLLA_COMMAND="boom"))
+    assert proc.wait(60) == 3
+    log = procs.log(proc)
+    assert "broken" in log and "svc/boom on host host-a exited with status 3" in log
+    record = _status(rdep, zk_admin, "svc", "boom", "hb")["host-a"]
+    assert record["state"] == "failed" and record["exit_code"] == 3
+
+
+def test_changed_inputs_rerun_and_unchanged_do_not(rdep: TestDeployment, rdir: str,
+                                                    procs: Procs) -> None:
+    out = os.path.join(rdir, "runs")
+    creds = rdep.write_credentials(rdir)
+
+    def generation(number: int, inputs_hash: str) -> None:
+        rdep.publish(number, [service("svc", commands={
+            "db_sync": sh(f"echo gen{number} >> {out}", run_once=True, job=True,
+                          inputs_hash=inputs_hash)})])
+
+    def run() -> None:
+        proc = procs.start(rdep.env(creds, PROJECT, "svc", "host-a", KOLLA_COMMAND="db_sync"))
+        assert proc.wait(60) == 0, procs.log(proc)
+
+    generation(1, "inputs-1")
+    run()
+    generation(2, "inputs-1")  # new generation, same inputs: nothing to do
+    run()
+    generation(3, "inputs-2")  # changed image/files/command: runs again
+    run()
+    with open(out) as handle:
+        assert handle.read().split() == ["gen1", "gen3"]
+
+
+def test_missing_credentials_file_is_a_clear_config_error(rdep: TestDeployment, rdir: str,
+                                                          procs: Procs) -> None:
+    rdep.publish(1, [service("svc", commands={"c": sh("true", job=True)})])
+    missing = os.path.join(rdir, "no-such-file")
+    proc = procs.start(rdep.env(missing, PROJECT, "svc", "host-a", KOLLA_COMMAND="c"))
+    assert proc.wait(60) == ExitCode.CONFIG
+    assert f"ZooKeeper credentials file {missing} (KOLLA_ZK_CREDENTIALS_FILE) does not " \
+        "exist" in procs.log(proc)
+
+
+def test_wrong_credentials_cannot_read_the_generation(rdep: TestDeployment, rdir: str,
+                                                      procs: Procs) -> None:
+    rdep.publish(1, [service("svc", commands={"c": sh("true", job=True)})])
+    creds = os.path.join(rdir, "bad-creds")
+    with open(creds, "w") as handle:
+        handle.write("runner:not-the-password\n")
+    proc = procs.start(rdep.env(creds, PROJECT, "svc", "host-a", KOLLA_COMMAND="c"))
+    assert proc.wait(60) == ExitCode.REMOTE
+    log = procs.log(proc)
+    assert "refused the runner's credentials" in log
+    assert "not-the-password" not in log
