@@ -1,0 +1,167 @@
+"""The ``kolla-mesos`` cliff application and its single error boundary.
+
+Commands are loaded from the ``kolla_mesos.cli`` entry-point namespace.  Every command
+returns data (cliff formatters print it, ``-f json`` for free).  An error is printed as one
+sentence and mapped to a named exit code (:class:`kolla_mesos.errors.ExitCode`); the
+traceback is printed only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from cliff.app import App
+from cliff.commandmanager import CommandManager
+
+from kolla_mesos import errors, settings
+from kolla_mesos.plan.build import TOOL_VERSION
+
+LOG = logging.getLogger(__name__)
+DEFAULT_CONFIG_FILE = "/etc/kolla-mesos/kolla-mesos.conf"
+
+
+class KollaMesosApp(App):
+    """kolla-mesos: deploy and operate OpenStack on Mesos."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            description="Deploy and operate OpenStack on Apache Mesos (Marathon, Chronos, "
+            "ZooKeeper).",
+            version=TOOL_VERSION,
+            command_manager=CommandManager("kolla_mesos.cli"),
+            deferred_help=True,
+        )
+        self.conf: Any = None
+        self.last_error: BaseException | None = None
+
+    def build_option_parser(self, description: str | None, version: str | None,
+                            argparse_kwargs: dict[str, Any] | None = None,
+                            ) -> argparse.ArgumentParser:
+        """Global options: settings file, deployment, profile and endpoint overrides."""
+        parser: argparse.ArgumentParser = super().build_option_parser(
+            description, version, argparse_kwargs)
+        parser.add_argument(
+            "--config-file", action="append", default=None, metavar="PATH",
+            help="kolla-mesos.conf to read (repeatable; default: $KOLLA_MESOS_CONFIG or "
+            f"{DEFAULT_CONFIG_FILE} when it exists).")
+        parser.add_argument("--deployment-id", help="Override [kolla] deployment_id.")
+        parser.add_argument("--profile", help="Override [kolla] profile.")
+        parser.add_argument("--config-dir",
+                            help="Override [kolla] config_dir (globals.yml, passwords.yml, "
+                            "topology.yml).")
+        parser.add_argument("--zookeeper-hosts", help="Override [zookeeper] hosts.")
+        parser.add_argument("--marathon-url", help="Override [marathon] url.")
+        parser.add_argument("--chronos-url", help="Override [chronos] url.")
+        parser.add_argument("--mesos-url", help="Override [mesos] url.")
+        parser.add_argument(
+            "-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
+            help="Extra variable with the highest precedence (repeatable).")
+        return parser
+
+    def initialize_app(self, argv: Sequence[str]) -> None:
+        """Load settings once, before any command runs."""
+        files = self.options.config_file
+        if files is None:
+            env = os.environ.get("KOLLA_MESOS_CONFIG")
+            files = [env] if env else (
+                [DEFAULT_CONFIG_FILE] if os.path.exists(DEFAULT_CONFIG_FILE) else [])
+        overrides: dict[str, dict[str, object]] = {
+            "kolla": {"deployment_id": self.options.deployment_id,
+                      "profile": self.options.profile,
+                      "config_dir": self.options.config_dir},
+            "zookeeper": {"hosts": self.options.zookeeper_hosts},
+            "marathon": {"url": self.options.marathon_url},
+            "chronos": {"url": self.options.chronos_url},
+            "mesos": {"url": self.options.mesos_url},
+        }
+        try:
+            self.conf = settings.load(files, overrides)
+        except errors.KollaMesosError as exc:
+            self.last_error = exc
+            raise
+
+    def clean_up(self, cmd: Any, result: int, err: BaseException | None) -> None:
+        """Remember the command's error so run_subcommand can map it to an exit code."""
+        self.last_error = err
+
+    def run_subcommand(self, argv: list[str]) -> int:
+        """Run one command; map its error to a named exit code."""
+        self.last_error = None
+        result: int = super().run_subcommand(argv)
+        err = self.last_error
+        if err is None:
+            return result
+        if isinstance(err, errors.KollaMesosError):
+            return int(err.exit_code)
+        return int(errors.ExitCode.ERROR)
+
+
+def _unexpected(exc: BaseException) -> str:
+    return (f"Unexpected error: {type(exc).__name__}: {exc} "
+            "(run again with --debug for the traceback).")
+
+
+class _Boundary(logging.Filter):
+    """Rewrite cliff's error log record of non-product exceptions into one sentence."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, BaseException) and not isinstance(
+                record.msg, errors.KollaMesosError) and not record.exc_info:
+            record.msg = _unexpected(record.msg)
+            record.args = ()
+        return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script ``kolla-mesos``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    app = KollaMesosApp()
+    app.LOG.addFilter(_Boundary())
+    try:
+        return int(app.run(args))
+    except errors.KollaMesosError as exc:
+        # Raised before a command ran (settings): same boundary, one sentence.
+        if "--debug" in args:
+            raise
+        sys.stderr.write(f"{exc}\n")
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        return int(errors.ExitCode.INTERRUPTED)
+
+
+def deploy_main(argv: Sequence[str] | None = None) -> int:
+    """Console script ``kolla-mesos-deploy`` (same as ``kolla-mesos deploy``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    globals_, rest = _split_global(args)
+    return main([*globals_, "deploy", *rest])
+
+
+def _split_global(args: list[str]) -> tuple[list[str], list[str]]:
+    """Keep the app's global options before the command name."""
+    takes_value = {"--config-file", "--deployment-id", "--profile", "--config-dir",
+                   "--zookeeper-hosts", "--marathon-url", "--chronos-url", "--mesos-url",
+                   "-e", "--extra-vars", "--log-file"}
+    flags = {"--debug", "-v", "--verbose", "-q", "--quiet"}
+    out: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name = arg.split("=", 1)[0]
+        if name in takes_value:
+            out.append(arg)
+            if "=" not in arg and i + 1 < len(args):
+                out.append(args[i + 1])
+                i += 1
+        elif arg in flags:
+            out.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return out, rest

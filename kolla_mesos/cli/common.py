@@ -1,0 +1,56 @@
+"""Helpers shared by the CLI commands: settings -> plan, settings -> clients."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from kolla_mesos import errors
+from kolla_mesos.apply.clients import Clients
+from kolla_mesos.plan.loader import PlanInputs, load_plan
+from kolla_mesos.plan.model import Plan
+
+
+def parse_extra_vars(items: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings into a mapping (values parsed as YAML scalars)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise errors.ConfigError(f"-e {item!r} is not of the form KEY=VALUE.")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def conf(app: Any) -> Any:
+    """The application's loaded settings (oslo.config ConfigOpts)."""
+    return app.conf
+
+
+def plan_inputs(app: Any) -> PlanInputs:
+    """PlanInputs from the application's settings and global options."""
+    return PlanInputs.from_conf(app.conf, parse_extra_vars(app.options.extra_vars or []))
+
+
+def build_plan(app: Any, only: Sequence[str] | None = None) -> Plan:
+    """Render the configured profile into a Plan."""
+    return load_plan(plan_inputs(app), only=only)
+
+
+@contextlib.contextmanager
+def clients(app: Any) -> Iterator[Clients]:
+    """Connected clients (ZooKeeper store, Marathon, Chronos, Mesos) for the command."""
+    with Clients.from_conf(app.conf) as connected:
+        yield connected
+
+
+def source_tree() -> Path:
+    """The kolla-mesos source tree (config/, deployment_files/, common_templates/)."""
+    return Path(__file__).resolve().parents[2]

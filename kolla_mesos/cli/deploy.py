@@ -1,0 +1,126 @@
+"""``kolla-mesos deploy`` and ``kolla-mesos plan``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from cliff.lister import Lister
+
+from kolla_mesos import errors
+from kolla_mesos.apply.deploy import Deployer
+from kolla_mesos.apply.progress import Progress
+from kolla_mesos.cli import common
+from kolla_mesos.plan.diff import unified
+
+DEPLOY_COLUMNS = ("service", "project", "kind", "hosts", "action", "state")
+
+
+class Deploy(Lister):
+    """Render the profile, publish it to ZooKeeper, submit jobs and apps, wait until healthy.
+
+    Progress is printed to stderr service by service; the summary table goes to stdout.
+    A failed health gate rolls back to the previous generation (exit code 6).
+    """
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        """Deploy options."""
+        parser: argparse.ArgumentParser = super().get_parser(prog_name)
+        parser.add_argument("--dry-run", action="store_true",
+                            help="Show what would change (like 'plan') and write nothing.")
+        parser.add_argument("--timeout", type=float, default=None,
+                            help="Seconds to wait for jobs and apps (default: [kolla] "
+                            "deploy_timeout).")
+        parser.add_argument("--service", action="append", default=None,
+                            help="Deploy only these services of the profile (repeatable).")
+        parser.add_argument("--no-progress", action="store_true",
+                            help="Do not print progress lines to stderr.")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
+        """Run the deploy and return the summary table."""
+        plan = common.build_plan(self.app, only=parsed_args.service)
+        if parsed_args.dry_run:
+            return _plan_rows(self.app, plan, show_diff=False)
+        conf = common.conf(self.app)
+        progress = Progress(enabled=not parsed_args.no_progress)
+        with common.clients(self.app) as clients:
+            deployer = Deployer(clients, progress,
+                                timeout=parsed_args.timeout or conf.kolla.deploy_timeout,
+                                keep_generations=conf.kolla.keep_generations,
+                                created_by=clients.identity())
+            report = deployer.deploy(plan)
+        gen = report.generation
+        sys.stderr.write(
+            f"Deployment {plan.deployment_id}: generation {gen} "
+            f"({'unchanged' if report.diff.empty else f'previous {report.previous_generation}'}"
+            f"), {report.zk_writes} ZooKeeper writes, {report.http_writes} API writes.\n")
+        rows = [tuple(r[c] for c in DEPLOY_COLUMNS) for r in report.rows]
+        return DEPLOY_COLUMNS, rows
+
+
+def _plan_rows(app: Any, plan: Any, show_diff: bool) -> tuple[Any, Any]:
+    with common.clients(app) as clients:
+        from kolla_mesos.apply.live import read_live
+        from kolla_mesos.plan.diff import diff
+
+        live = read_live(clients, plan)
+        changes = diff(plan, live)
+        masker = clients.masker(app)
+    rows = []
+    desired = plan.zk_nodes()
+    for kind, what, action in changes.rows():
+        detail = ""
+        if show_diff and kind == "zookeeper":
+            detail = unified(what, live.nodes.get(what), desired.get(what), mask=masker)
+        elif show_diff and kind == "marathon":
+            app_json = next((a for a in plan.apps() if a["id"] == what), None)
+            detail = json.dumps(app_json, indent=2, sort_keys=True) if app_json else ""
+        rows.append((kind, what, action, detail) if show_diff else (kind, what, action))
+    columns = ("kind", "what", "action", "diff") if show_diff else ("kind", "what", "action")
+    return columns, rows
+
+
+class PlanCommand(Lister):
+    """Show what a deploy would change (ZooKeeper files, Marathon apps, Chronos jobs).
+
+    Writes nothing. An empty table means the deployment is up to date.
+    """
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        """Plan options."""
+        parser: argparse.ArgumentParser = super().get_parser(prog_name)
+        parser.add_argument("--diff", action="store_true",
+                            help="Include unified diffs of changed files (secrets masked) "
+                            "and the desired JSON of changed apps.")
+        parser.add_argument("--service", action="append", default=None,
+                            help="Plan only these services (repeatable).")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
+        """Compute the diff between the profile and the live deployment."""
+        plan = common.build_plan(self.app, only=parsed_args.service)
+        return _plan_rows(self.app, plan, show_diff=parsed_args.diff)
+
+
+class Rollback(Lister):
+    """Switch the deployment back to an earlier generation and restore its Marathon apps."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        """Rollback options."""
+        parser: argparse.ArgumentParser = super().get_parser(prog_name)
+        parser.add_argument("--to", type=int, default=None, metavar="GENERATION",
+                            help="Generation to return to (default: the one before current).")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
+        """Roll back and return (generation, apps restored)."""
+        from kolla_mesos.apply.rollback import rollback
+
+        with common.clients(self.app) as clients:
+            result = rollback(clients, common.conf(self.app).kolla.deployment_id, parsed_args.to)
+        if result is None:
+            raise errors.ConfigError("There is no earlier generation to roll back to.")
+        return ("from", "to", "apps"), [result]

@@ -1,0 +1,128 @@
+"""Read-only commands: status, config list/show, deployment list, definition validate."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from typing import Any
+
+from cliff.lister import Lister
+from cliff.show import ShowOne
+
+from kolla_mesos import errors, zkpaths
+from kolla_mesos.apply.status import service_status
+from kolla_mesos.cli import common
+
+STATUS_COLUMNS = ("service", "kind", "generation", "instances", "running", "healthy",
+                  "jobs", "last job result")
+
+
+class Status(Lister):
+    """Per service: kind, generation, instances running/healthy, last job result."""
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
+        """Read ZooKeeper, Marathon and Chronos and summarize."""
+        with common.clients(self.app) as clients:
+            rows = service_status(clients, common.conf(self.app))
+        return STATUS_COLUMNS, [tuple(r[c] for c in STATUS_COLUMNS) for r in rows]
+
+
+class ConfigList(Lister):
+    """List the rendered files of the current generation (optionally under PATH)."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        """Config list options."""
+        parser: argparse.ArgumentParser = super().get_parser(prog_name)
+        parser.add_argument("path", nargs="?", default="",
+                            help="Only nodes under this path, relative to the generation "
+                            "(e.g. services/keystone).")
+        parser.add_argument("--generation", type=int, default=None,
+                            help="Generation to read (default: current).")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
+        """Return (path, bytes, sha256) rows."""
+        with common.clients(self.app) as clients:
+            gen, nodes = clients.generation_nodes(parsed_args.generation)
+        prefix = parsed_args.path.strip("/")
+        rows = [(path, gen, len(data), hashlib.sha256(data).hexdigest()[:16])
+                for path, data in sorted(nodes.items())
+                if not prefix or path == prefix or path.startswith(prefix + "/")]
+        return ("path", "generation", "bytes", "sha256"), rows
+
+
+class ConfigShow(ShowOne):
+    """Show one rendered file from ZooKeeper; secrets are masked unless --show-secrets."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        """Config show options."""
+        parser: argparse.ArgumentParser = super().get_parser(prog_name)
+        parser.add_argument("path", help="Node path relative to the generation, e.g. "
+                            "services/keystone/keystone/files/keystone.conf.")
+        parser.add_argument("--host", default=None,
+                            help="Show the variant this host gets (per-host files).")
+        parser.add_argument("--generation", type=int, default=None,
+                            help="Generation to read (default: current).")
+        parser.add_argument("--show-secrets", action="store_true",
+                            help="Do not mask passwords and keys.")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
+        """Return the file's content (masked)."""
+        with common.clients(self.app) as clients:
+            gen, nodes = clients.generation_nodes(parsed_args.generation)
+            masker = clients.masker(self.app)
+        path = parsed_args.path.strip("/")
+        if parsed_args.host:
+            variant = f"{path}/{zkpaths.HOSTS}/{parsed_args.host}"
+            path = variant if variant in nodes else path
+        if path not in nodes:
+            raise errors.ConfigError(
+                f"{parsed_args.path} does not exist in generation {gen} "
+                "(see 'kolla-mesos config list')."
+            )
+        text = nodes[path].decode(errors="replace")
+        if not parsed_args.show_secrets:
+            text = masker(text)
+        if parsed_args.formatter == "table" and not parsed_args.columns:
+            # A file reads best as itself: print it plainly, like `cat`.
+            parsed_args.formatter = "value"
+            parsed_args.columns = ["content"]
+        return ("path", "generation", "content"), (path, gen, text)
+
+
+class DeploymentList(Lister):
+    """List the deployments under the ZooKeeper root."""
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
+        """Return one row per deployment."""
+        with common.clients(self.app) as clients:
+            rows = clients.deployments()
+        return ("deployment", "current generation", "generations", "profile",
+                "services"), rows
+
+
+class DefinitionValidate(Lister):
+    """Render every enabled service for every host and check the dependency graph.
+
+    Every problem is reported at once; the exit code is 3 when there is any.
+    """
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        """Validate options."""
+        parser: argparse.ArgumentParser = super().get_parser(prog_name)
+        parser.add_argument("--service", action="append", default=None,
+                            help="Validate only these services (repeatable).")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
+        """Return one row per valid service."""
+        plan = common.build_plan(self.app, only=parsed_args.service)
+        rows = []
+        for svc in plan.services:
+            rows.append((svc.service, svc.project, "app" if svc.app else "job",
+                         ",".join(svc.hosts), len(svc.files),
+                         ",".join(c.name for c in svc.definition.commands),
+                         json.dumps([j.name for j in svc.jobs])))
+        return ("service", "project", "kind", "hosts", "files", "commands", "jobs"), rows
