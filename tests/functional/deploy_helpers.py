@@ -1,0 +1,101 @@
+"""Helpers for the deploy pipeline's functional tests: a deployment directory and the CLI.
+
+Each test gets its own kolla-mesos.conf, digest credentials (mode 0600), globals, passwords
+and topology, pointing at the session's real ZooKeeper and at the simulator's Marathon,
+Chronos and Mesos APIs.  The CLI runs as a real subprocess (``kolla-mesos ...``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from kolla_mesos.testing.zookeeper import free_port
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+BIN = Path(sys.executable).parent
+DEPLOYER = ("kolla-deployer", "deployer-pw-0d41")
+RUNNER = ("kolla-runner", "runner-pw-77c2")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` with mode 0600."""
+    path.write_text(text)
+    os.chmod(path, 0o600)
+
+
+@dataclasses.dataclass
+class DeployEnv:
+    """One test deployment: its directory, settings file and ports."""
+
+    root: Path
+    conf: Path
+    etc: Path
+    deployment_id: str
+    zk_root: str
+    store_port: int
+    web_port: int
+
+    def run(self, *args: str, timeout: float = 240, check: bool = False,
+            ) -> subprocess.CompletedProcess[str]:
+        """Run ``kolla-mesos --config-file CONF ARGS`` and return the completed process."""
+        cmd = [str(BIN / "kolla-mesos"), "--config-file", str(self.conf),
+               "-e", f"store_port={self.store_port}", "-e", f"web_port={self.web_port}",
+               "-e", f"python={sys.executable}", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\n"
+                f"stderr:\n{proc.stderr}")
+        return proc
+
+    def json(self, *args: str, timeout: float = 240) -> Any:
+        """Run a list/show command with ``-f json`` and parse its output."""
+        return json.loads(self.run(*args, "-f", "json", timeout=timeout, check=True).stdout)
+
+
+def make_env(tmp_path: Path, zk_hosts: str, zk_root: str, urls: dict[str, str],
+             deployment_id: str = "t1", profile: str = "test",
+             base_dir: Path | None = None) -> DeployEnv:
+    """Lay out a deployment directory for the test profile."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    for name in ("globals.yml", "topology.yml"):
+        shutil.copy(DATA / "testconfig" / name, etc / name)
+    write_private(etc / "passwords.yml", (DATA / "testconfig" / "passwords.yml").read_text())
+    write_private(etc / "deployer.cred", ":".join(DEPLOYER) + "\n")
+    write_private(etc / "runner.cred", ":".join(RUNNER) + "\n")
+    conf = etc / "kolla-mesos.conf"
+    conf.write_text(f"""[kolla]
+deployment_id = {deployment_id}
+profile = {profile}
+config_dir = {etc}
+base_dir = {base_dir or DATA / "testbase"}
+runner_command = {BIN / "kolla-mesos-start"}
+deploy_timeout = 120
+
+[zookeeper]
+hosts = {zk_hosts}
+root = {zk_root}
+credentials_file = {etc / "deployer.cred"}
+runner_credentials_file = {etc / "runner.cred"}
+runner_credentials_path = {etc / "runner.cred"}
+timeout = 10
+
+[marathon]
+url = {urls["marathon"]}
+
+[chronos]
+url = {urls["chronos"]}
+
+[mesos]
+url = {urls["mesos"]}
+""")
+    return DeployEnv(root=tmp_path, conf=conf, etc=etc, deployment_id=deployment_id,
+                     zk_root=zk_root, store_port=free_port(), web_port=free_port())

@@ -1,0 +1,109 @@
+"""The deploy pipeline end to end on the test profile: real ZooKeeper, the simulator over
+HTTP, the real CLI as a subprocess and the real runner inside every task."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+import pytest
+from kazoo.exceptions import NoAuthError
+
+from kolla_mesos import zkpaths
+from tests.functional.deploy_helpers import make_env
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback test URL
+        return response.read().decode()
+
+
+def _writes(stderr: str) -> tuple[int, int]:
+    match = re.search(r"(\d+) ZooKeeper writes, (\d+) API writes", stderr)
+    assert match, stderr
+    return int(match.group(1)), int(match.group(2))
+
+
+@pytest.fixture
+def env(tmp_path, zk_server, zk_root, sim):
+    return make_env(tmp_path, zk_server.hosts, zk_root, sim.urls)
+
+
+def test_deploy_status_idempotence_and_reload(env, zk_server, zk_admin):
+    # 1. first deploy: everything created, jobs succeed, apps healthy
+    first = env.run("deploy", "-f", "json")
+    assert first.returncode == 0, first.stderr
+    zk_writes, api_writes = _writes(first.stderr)
+    assert zk_writes > 0 and api_writes > 0
+
+    status = {row["service"]: row for row in env.json("status")}
+    assert set(status) == {"store", "web", "migrate"}
+    for name in ("store", "web"):
+        assert status[name]["kind"] == "app"
+        assert status[name]["healthy"] == status[name]["instances"] == 1, status[name]
+    assert status["migrate"]["last job result"] == "success"
+    assert status["store"]["last job result"] == "success"
+    assert "web ok" in _get(f"http://127.0.0.1:{env.web_port}/")
+
+    # 2. the configs are in ZooKeeper, protected: anonymous clients read nothing
+    dep = zkpaths.deployment(env.zk_root, env.deployment_id)
+    anon = zk_server.client()
+    try:
+        for path in (dep, zkpaths.current(env.zk_root, env.deployment_id),
+                     zkpaths.generations(env.zk_root, env.deployment_id)):
+            with pytest.raises(NoAuthError):
+                anon.get(path)
+    finally:
+        anon.stop()
+        anon.close()
+    current_before = zk_admin.get(zkpaths.current(env.zk_root, env.deployment_id))
+
+    # 3. config list/show: secrets masked unless asked
+    paths = [row["path"] for row in env.json("config", "list", "services/testing/store")]
+    assert "services/testing/store/files/store.conf" in paths
+    shown = env.run("config", "show", "services/testing/store/files/store.conf", check=True)
+    assert "test-store-secret-42" not in shown.stdout and "********" in shown.stdout
+    secret = env.run("config", "show", "services/testing/store/files/store.conf",
+                     "--show-secrets", check=True)
+    assert "test-store-secret-42" in secret.stdout
+
+    # 4. a second deploy with the same inputs writes nothing anywhere
+    assert env.json("plan") == []
+    second = env.run("deploy")
+    assert second.returncode == 0, second.stderr
+    assert _writes(second.stderr) == (0, 0)
+    current_after = zk_admin.get(zkpaths.current(env.zk_root, env.deployment_id))
+    assert current_after[1].mzxid == current_before[1].mzxid
+
+    # 5. a change to a sighup service: new generation, files rewritten in place, SIGHUP
+    changed = env.run("deploy", "-e", "web_workers=7")
+    assert changed.returncode == 0, changed.stderr
+    gen = int(zk_admin.get(zkpaths.current(env.zk_root, env.deployment_id))[0])
+    assert gen == int(current_before[0]) + 1
+    deployments = {r["deployment"]: r for r in env.json("deployment", "list")}
+    assert deployments[env.deployment_id]["current generation"] == gen
+    assert "reloads=1" in _get(f"http://127.0.0.1:{env.web_port}/")
+
+
+def test_failed_job_rolls_back_to_previous_generation(env, zk_admin):
+    assert env.run("deploy").returncode == 0
+    current = zkpaths.current(env.zk_root, env.deployment_id)
+    before = zk_admin.get(current)[0]
+    # a seed job that fails: the deploy must fail, name the job and roll back
+    failed = env.run("deploy", "-e", "store_greeting=changed", "-e",
+                     "python=/bin/false", timeout=300)
+    assert failed.returncode == 6, failed.stderr
+    assert "failed" in failed.stderr and "Rolled back to generation" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert zk_admin.get(current)[0] == before
+
+
+def test_bad_input_is_one_sentence(env, tmp_path):
+    (env.etc / "topology.yml").write_text("hosts:\n  agent1: {addresses: {api: 127.0.1.1}}\n"
+                                          "groups:\n  store: [agent1, ghost]\n  web: [agent1]\n")
+    proc = env.run("deploy")
+    assert proc.returncode == 3
+    assert "ghost" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
