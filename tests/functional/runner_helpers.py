@@ -161,3 +161,47 @@ def wait_file_lines(path: str, count: int, proc: subprocess.Popen[bytes] | None 
             break
         time.sleep(0.02)
     raise AssertionError(f"{path} has {len(lines)} lines, expected {count}: {lines}")
+
+
+DAEMON_SCRIPT = r'''
+import os, signal, socket, sys
+log, port = sys.argv[1], int(sys.argv[2])
+def note(text):
+    with open(log, "a") as handle:
+        handle.write(text + "\n")
+note("start %d" % os.getpid())
+signal.signal(signal.SIGHUP, lambda *_: note("hup %d" % os.getpid()))
+def stop(*_):
+    note("stop %d" % os.getpid())
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(8)
+while True:
+    conn, _ = srv.accept()
+    conn.close()
+'''
+
+
+def daemon_entry(workdir: str, log: str, port: int, **extra: Any) -> dict[str, Any]:
+    """A daemon that logs start/hup/stop lines to ``log`` and listens on ``port``."""
+    script = os.path.join(workdir, "daemon.py")
+    if not os.path.exists(script):
+        with open(script, "w") as handle:
+            handle.write(DAEMON_SCRIPT)
+        os.chmod(script, 0o644)
+    entry: dict[str, Any] = {"command": [sys.executable, script, log, str(port)],
+                             "ready": {"tcp": port, "timeout": 20}}
+    entry.update(extra)
+    return entry
+
+
+def read_lines(path: str) -> list[str]:
+    """Lines of ``path`` ([] when it does not exist)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().splitlines()
+    except FileNotFoundError:
+        return []
