@@ -165,7 +165,8 @@ def wait_file_lines(path: str, count: int, proc: subprocess.Popen[bytes] | None 
 
 DAEMON_SCRIPT = r'''
 import os, signal, socket, sys
-log, port = sys.argv[1], int(sys.argv[2])
+log = sys.argv[1].replace("{host}", os.environ.get("KOLLA_HOSTNAME", ""))
+port = int(sys.argv[2])
 def note(text):
     with open(log, "a") as handle:
         handle.write(text + "\n")
