@@ -2,7 +2,7 @@
 
 This is the core that the Marathon and Chronos services build on.  Interface (stable)::
 
-    cluster = Cluster(state_dir, agents_file=None, isolation=False)
+    cluster = Cluster(state_dir, agents_file=None, isolation=False, agent_entries=None)
     fw = cluster.register_framework("marathon", on_status=callback)   # Framework (id, name)
     result = cluster.place(PlacementRequest(group="/app", cpus=0.1, mem=64, ports=(0,),
                                             constraints=(("hostname", "UNIQUE"),)))
@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from kolla_mesos.sim import executor, volumes
-from kolla_mesos.sim.agents import Agent, load_agents
+from kolla_mesos.sim.agents import Agent, build_agents, load_agents
 from kolla_mesos.sim.placement import AgentUsage, NoPlacement, Placement, PlacementRequest, place
 from kolla_mesos.sim.reaper import (
     Reaper,
@@ -170,7 +170,8 @@ class Cluster:
     """The simulated Mesos master with its agents (see module doc for the interface)."""
 
     def __init__(self, state_dir: str | Path, agents_file: str | Path | None = None,
-                 isolation: bool = False) -> None:
+                 isolation: bool = False,
+                 agent_entries: list[dict[str, Any]] | None = None) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.isolation = isolation
@@ -179,7 +180,9 @@ class Cluster:
         self.master_id = str(uuid.uuid4())
         self.id = self.master_id
         self.start_time = time.time()
-        self.agents: list[Agent] = load_agents(agents_file, self.master_id)
+        self.agents: list[Agent] = (
+            build_agents(agent_entries, self.master_id) if agent_entries is not None
+            else load_agents(agents_file, self.master_id))
         self.agent_endpoints: dict[str, str] = {a.id: f"{a.address}:{a.http_port}"
                                                 for a in self.agents}
         self.frameworks: dict[str, Framework] = {}
@@ -236,6 +239,11 @@ class Cluster:
         with self._lock:
             return [t for t in self._tasks.values()
                     if framework is None or t.framework.name == framework]
+
+    def framework_tasks(self, framework: Framework) -> tuple[list[Task], list[Task]]:
+        """A consistent snapshot of a framework's active and completed tasks."""
+        with self._lock:
+            return list(framework.tasks.values()), list(framework.completed_tasks)
 
     def usage(self) -> dict[str, AgentUsage]:
         """Resources held by active tasks, per agent id."""
