@@ -102,8 +102,10 @@ def fill(template: Mapping[str, Any], existing: Mapping[str, Any],
     return out, generated
 
 
-def read_passwords(path: str | pathlib.Path, must_exist: bool = True) -> dict[str, Any]:
-    """Load a passwords file as a dict (empty if it is missing and MUST_EXIST is false)."""
+def read_passwords(path: str | pathlib.Path, must_exist: bool = True,
+                   check_mode: bool = True) -> dict[str, Any]:
+    """Load a passwords file as a dict (empty if it is missing and MUST_EXIST is false);
+    with CHECK_MODE, warn when other users may read it."""
     path = pathlib.Path(path)
     if not path.exists():
         if must_exist:
@@ -117,8 +119,7 @@ def read_passwords(path: str | pathlib.Path, must_exist: bool = True) -> dict[st
         return {}
     if not isinstance(data, dict):
         raise PasswordError(f"The passwords file {path} must be a mapping of names to values.")
-    mode = path.stat().st_mode
-    if mode & 0o007:
+    if check_mode and path.stat().st_mode & 0o007:
         LOG.warning("The passwords file %s is accessible by other users; it will be "
                     "written with mode 0600.", path)
     return data
@@ -144,7 +145,7 @@ def write_passwords(path: str | pathlib.Path, passwords: Mapping[str, Any]) -> N
 def genpwd(path: str | pathlib.Path, template: str | pathlib.Path,
            ssh_bits: int = 4096) -> list[str]:
     """Fill PATH from the password list TEMPLATE; return the keys that got new values."""
-    names = read_passwords(template)
+    names = read_passwords(template, check_mode=False)
     existing = read_passwords(path, must_exist=False)
     passwords, generated = fill(names, existing, ssh_bits)
     write_passwords(path, passwords)

@@ -23,12 +23,19 @@ from typing import Any
 
 import jinja2
 import jinja2.nativetypes
+import yaml
 from jinja2.runtime import Context, Undefined
 
 from kolla_mesos.errors import TemplateError
 from kolla_mesos.render import filters
 
 LOG = logging.getLogger(__name__)
+
+_OVERRIDE = "#jinja2:"
+_OVERRIDABLE = frozenset({"trim_blocks", "lstrip_blocks", "newline_sequence",
+                          "keep_trailing_newline", "block_start_string", "block_end_string",
+                          "variable_start_string", "variable_end_string",
+                          "comment_start_string", "comment_end_string"})
 
 #: Ansible's omit placeholder; fixed so that rendering stays deterministic
 OMIT = "__omit_place_holder__kolla_mesos"
@@ -99,18 +106,38 @@ class KollaEnvironment(jinja2.nativetypes.NativeEnvironment):
         self._cache: dict[tuple[str, str], jinja2.Template] = {}
 
     def compiled(self, source: str, name: str) -> jinja2.Template:
-        """The compiled template for SOURCE; NAME is what errors and tracebacks show."""
+        """The compiled template for SOURCE; NAME is what errors and tracebacks show.
+
+        A first line ``#jinja2: trim_blocks: False, ...`` sets environment options for
+        that template and is removed, as Ansible does.
+        """
         key = (source, name)
         tmpl = self._cache.get(key)
         if tmpl is None:
+            env: jinja2.Environment = self
+            body = source
+            if source.startswith(_OVERRIDE):
+                header, _, body = source.partition("\n")
+                env = self._overlay(header[len(_OVERRIDE):], name)
             try:
-                code = self.compile(source, name=name, filename=name)
+                code = env.compile(body, name=name, filename=name)
             except jinja2.TemplateSyntaxError as exc:
                 raise TemplateError(f"{name} line {exc.lineno}: template syntax error: "
                                     f"{exc.message}.") from exc
-            tmpl = self.template_class.from_code(self, code, self.make_globals(None), None)
+            tmpl = env.template_class.from_code(env, code, env.make_globals(None), None)
             self._cache[key] = tmpl
         return tmpl
+
+    def _overlay(self, options: str, name: str) -> jinja2.Environment:
+        try:
+            parsed = yaml.safe_load("{" + options.strip() + "}")
+        except yaml.YAMLError as exc:
+            raise TemplateError(f"{name} line 1: the #jinja2: header cannot be parsed: "
+                                f"{exc}.") from exc
+        if not isinstance(parsed, dict) or not set(parsed) <= _OVERRIDABLE:
+            raise TemplateError(f"{name} line 1: the #jinja2: header may only set "
+                                f"{', '.join(sorted(_OVERRIDABLE))}.")
+        return self.overlay(**parsed)
 
     def render_native(self, source: str, name: str, variables: Mapping[str, Any]) -> Any:
         """Render SOURCE with VARIABLES (looked up lazily); the native result.

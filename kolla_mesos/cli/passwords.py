@@ -1,0 +1,76 @@
+"""``kolla-mesos genpwd`` and ``kolla-mesos mergepwd``: the operator's passwords.yml."""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+from typing import Any
+
+from cliff.command import Command
+
+from kolla_mesos import passwords
+from kolla_mesos.cli.common import source_tree
+
+
+def _base_dir(app: Any) -> pathlib.Path:
+    conf = getattr(app, "conf", None)
+    base = getattr(getattr(conf, "kolla", None), "base_dir", None) if conf else None
+    return pathlib.Path(base) if base else source_tree()
+
+
+def _config_dir(app: Any) -> pathlib.Path:
+    conf = getattr(app, "conf", None)
+    cdir = getattr(getattr(conf, "kolla", None), "config_dir", None) if conf else None
+    return pathlib.Path(cdir or "/etc/kolla-mesos")
+
+
+def run_genpwd(passwords_file: pathlib.Path, template: pathlib.Path,
+               ssh_bits: int = 4096) -> str:
+    """Fill PASSWORDS_FILE from TEMPLATE; a one-line summary (no secret in it)."""
+    generated = passwords.genpwd(passwords_file, template, ssh_bits)
+    return (f"{passwords_file}: {len(generated)} value(s) generated, existing values kept, "
+            "mode 0600.")
+
+
+class GenPwd(Command):
+    """Fill passwords.yml with strong random values for every empty key."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        """--passwords PATH, --template PATH."""
+        parser: argparse.ArgumentParser = super().get_parser(prog_name)
+        parser.add_argument("--passwords", metavar="PATH",
+                            help="passwords.yml to fill (default: <config_dir>/passwords.yml).")
+        parser.add_argument("--template", metavar="PATH",
+                            help="password list to fill from (default: the synced "
+                            "common_templates/passwords.yml of kolla-ansible).")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> int:
+        """Write the file; print a summary."""
+        target = pathlib.Path(parsed_args.passwords or _config_dir(self.app) / "passwords.yml")
+        template = pathlib.Path(parsed_args.template or
+                                _base_dir(self.app) / "common_templates" / "passwords.yml")
+        self.app.stdout.write(run_genpwd(target, template) + "\n")
+        return 0
+
+
+class MergePwd(Command):
+    """Merge an old passwords.yml into a new one, as kolla-mergepwd does."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        """OLD NEW [--final PATH] [--clean]."""
+        parser: argparse.ArgumentParser = super().get_parser(prog_name)
+        parser.add_argument("old", help="passwords.yml with the values to keep.")
+        parser.add_argument("new", help="passwords.yml with the keys of the new release.")
+        parser.add_argument("--final", metavar="PATH",
+                            help="where to write the result (default: NEW).")
+        parser.add_argument("--clean", action="store_true",
+                            help="keep only the keys of NEW (drop keys NEW no longer has).")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> int:
+        """Write the merged file; print a summary."""
+        final = parsed_args.final or parsed_args.new
+        merged = passwords.mergepwd(parsed_args.old, parsed_args.new, final, parsed_args.clean)
+        self.app.stdout.write(f"{final}: {len(merged)} key(s) merged, mode 0600.\n")
+        return 0
