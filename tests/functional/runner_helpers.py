@@ -1,7 +1,8 @@
 """Fixtures and helpers shared by the runner's functional tests (tests/functional/test_runner_*).
 
 Import the fixtures into a test module with
-``from tests.functional.runner_helpers import rdep, rdir, procs  # noqa: F401``.
+``from tests.functional.runner_helpers import fixture_rdep, fixture_rdir  # noqa: F401``
+(the fixtures are named ``rdep``, ``rdir`` and ``procs``).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from kolla_mesos.testing.runner import ServiceFiles, TestDeployment, runner_proc
 PROJECT = "proj"
 
 
-@pytest.fixture
-def rdep(zk_hosts: str, zk_root: str) -> Iterator[TestDeployment]:
+@pytest.fixture(name="rdep")
+def fixture_rdep(zk_hosts: str, zk_root: str) -> Iterator[TestDeployment]:
     """A deployment tree with least-privilege ACLs, written as the deployer."""
     dep = TestDeployment(zk_hosts, zk_root)
     try:
@@ -36,8 +37,8 @@ def rdep(zk_hosts: str, zk_root: str) -> Iterator[TestDeployment]:
         dep.close()
 
 
-@pytest.fixture
-def rdir() -> Iterator[str]:
+@pytest.fixture(name="rdir")
+def fixture_rdir() -> Iterator[str]:
     """A scratch directory every user can traverse (the daemon may run as nobody)."""
     path = tempfile.mkdtemp(prefix="kolla-runner-test-", dir="/tmp")
     os.chmod(path, 0o755)
@@ -79,8 +80,8 @@ class Procs:
                 proc.wait(10)
 
 
-@pytest.fixture
-def procs(rdir: str) -> Iterator[Procs]:
+@pytest.fixture(name="procs")
+def fixture_procs(rdir: str) -> Iterator[Procs]:
     """Runner subprocesses, killed at the end of the test."""
     tracker = Procs(rdir)
     try:

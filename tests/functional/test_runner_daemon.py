@@ -14,9 +14,9 @@ from tests.functional.runner_helpers import (  # noqa: F401
     PROJECT,
     Procs,
     daemon_entry,
-    procs,
-    rdep,
-    rdir,
+    fixture_procs,
+    fixture_rdep,
+    fixture_rdir,
     read_lines,
     service,
     sh,
@@ -117,7 +117,8 @@ def test_daemon_dependency_waits_for_a_member_on_another_host(
     creds = rdep.write_credentials(rdir)
     api = procs.start(rdep.env(creds, PROJECT, "api", "host-b"))
     wait_node(zk_admin, zkpaths.status(rdep.root, rdep.deployment, "api", "daemon", "api",
-                                       "host-b"), lambda rec: bool(rec) and rec["state"] == "waiting")
+                                       "host-b"),
+              lambda rec: bool(rec) and rec["state"] == "waiting")
     assert read_lines(os.path.join(rdir, "api.log")) == []
     db = procs.start(rdep.env(creds, PROJECT, "db", "host-a"))
     wait_node(zk_admin, _member(rdep, "api", "host-b"), lambda m: m is not None)

@@ -11,9 +11,9 @@ from kolla_mesos.testing.runner import TestDeployment
 from tests.functional.runner_helpers import (  # noqa: F401
     PROJECT,
     Procs,
-    procs,
-    rdep,
-    rdir,
+    fixture_procs,
+    fixture_rdep,
+    fixture_rdir,
     service,
     sh,
     wait_node,
@@ -70,7 +70,8 @@ def test_local_scope_waits_for_this_hosts_record(rdep: TestDeployment, rdir: str
     assert prep_a.wait(60) == 0, procs.log(prep_a)
     use_b = procs.start(_job(rdep, creds, "agent", "use", "host-b"))
     wait_node(zk_admin, zkpaths.status(rdep.root, rdep.deployment, "agent", "use", "u",
-                                       "host-b"), lambda rec: bool(rec) and rec["state"] == "waiting")
+                                       "host-b"),
+              lambda rec: bool(rec) and rec["state"] == "waiting")
     # host-a's prep does not satisfy host-b's local dependency; host-b's own prep does.
     prep_b = procs.start(_job(rdep, creds, "agent", "prep", "host-b"))
     assert prep_b.wait(60) == 0 and use_b.wait(60) == 0, procs.log(use_b)
@@ -88,7 +89,8 @@ def test_failed_dependency_fails_the_waiter_naming_it(rdep: TestDeployment, rdir
     creds = rdep.write_credentials(rdir)
     waiter = procs.start(_job(rdep, creds, "api", "sync", "host-b"))
     wait_node(zk_admin, zkpaths.status(rdep.root, rdep.deployment, "api", "sync", "s1",
-                                       "host-b"), lambda rec: bool(rec) and rec["state"] == "waiting")
+                                       "host-b"),
+              lambda rec: bool(rec) and rec["state"] == "waiting")
     failing = procs.start(_job(rdep, creds, "db", "create", "host-a"))
     assert failing.wait(60) == 4
     # DEPENDENCY_FAILED (not TIMEOUT): it failed at once, long before its 120 s deadline.

@@ -12,9 +12,9 @@ from kolla_mesos.testing.runner import TestDeployment
 from tests.functional.runner_helpers import (  # noqa: F401
     PROJECT,
     Procs,
-    procs,
-    rdep,
-    rdir,
+    fixture_procs,
+    fixture_rdep,
+    fixture_rdir,
     service,
     sh,
 )

@@ -16,7 +16,13 @@ from kolla_mesos.runner import identity as identity_mod
 from kolla_mesos.runner.app import Runner
 from kolla_mesos.runner.session import Session
 from kolla_mesos.testing.runner import TestDeployment
-from tests.functional.runner_helpers import PROJECT, rdep, rdir, service, sh  # noqa: F401
+from tests.functional.runner_helpers import (  # noqa: F401
+    PROJECT,
+    fixture_rdep,
+    fixture_rdir,
+    service,
+    sh,
+)
 
 RUNNERS = 30
 TRIALS = 20

@@ -20,8 +20,8 @@ from kolla_mesos.testing.zookeeper import ZookeeperServer, expire_session
 from tests.functional.runner_helpers import (  # noqa: F401
     PROJECT,
     daemon_entry,
-    rdep,
-    rdir,
+    fixture_rdep,
+    fixture_rdir,
     read_lines,
     service,
     wait_file_lines,
