@@ -61,6 +61,12 @@ class EventBus:
         with self._lock:
             self._listeners.append(callback)
 
+    def unlisten(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Stop calling ``callback``."""
+        with self._lock:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
     def subscribe(self) -> queue.Queue[dict[str, Any] | None]:
         """A new queue receiving every event from now on."""
         sub: queue.Queue[dict[str, Any] | None] = queue.Queue(_QUEUE_LIMIT)

@@ -227,6 +227,8 @@ class Scheduler:
         task = self.tasks.get(task_id)
         if task is None:
             return
+        if task.kill_requested and state not in TERMINAL_STATES:
+            state = "TASK_KILLING"
         task.state = state
         task.message = message
         now = self.clock()

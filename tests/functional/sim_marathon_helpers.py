@@ -16,6 +16,7 @@ import requests
 from kolla_mesos.sim.cluster import Cluster
 from kolla_mesos.sim.http import ApiServer
 from kolla_mesos.sim.marathon import MarathonService
+from kolla_mesos.sim.simulator import Simulator
 
 TIMEOUT = 30.0
 
@@ -76,8 +77,22 @@ class Sim:
 
 
 @contextlib.contextmanager
+def marathon_of(simulator: Simulator) -> Iterator[Sim]:
+    """The Marathon of the shared (reset) simulator fixture, with an event recorder."""
+    service = simulator.marathon
+    assert isinstance(service, MarathonService) and simulator.cluster is not None
+    recorder = Recorder()
+    service.events.listen(recorder)
+    try:
+        yield Sim(simulator.marathon_url, service, simulator.cluster, recorder)
+    finally:
+        service.events.unlisten(recorder)
+
+
+@contextlib.contextmanager
 def running_marathon(state_dir: Path) -> Iterator[Sim]:
-    """Cluster + MarathonService + HTTP server on 127.0.0.1:0; everything stopped after."""
+    """A private Cluster + MarathonService + HTTP server on 127.0.0.1:0 (for tests that need
+    their own cluster); everything is stopped after."""
     cluster = Cluster(state_dir)
     service = MarathonService(cluster)
     recorder = Recorder()

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 from marathon.models import MarathonApp, MarathonTask
 
-from tests.functional.sim_marathon_helpers import Sim, http_app, poll, running_marathon
+from kolla_mesos.sim.simulator import Simulator
+from tests.functional.sim_marathon_helpers import Sim, http_app, marathon_of, poll
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> Iterator[Sim]:
-    with running_marathon(tmp_path) as running:
+def msim(sim: Simulator) -> Iterator[Sim]:
+    with marathon_of(sim) as running:
         yield running
 
 
@@ -23,8 +23,8 @@ def sleeper(app_id: str, instances: int = 1, **extra: object) -> dict[str, objec
             "instances": instances, **extra}
 
 
-def test_create_answers_201_with_location_header_and_app_info(sim: Sim) -> None:
-    response = requests.post(f"{sim.url}/v2/apps", json=sleeper("/tools/a", 2), timeout=10)
+def test_create_answers_201_with_location_header_and_app_info(msim: Sim) -> None:
+    response = requests.post(f"{msim.url}/v2/apps", json=sleeper("/tools/a", 2), timeout=10)
     assert response.status_code == 201
     deployment_id = response.headers["Marathon-Deployment-Id"]
     assert response.headers["Location"].endswith("/tools/a")
@@ -33,12 +33,12 @@ def test_create_answers_201_with_location_header_and_app_info(sim: Sim) -> None:
     assert body["deployments"] == [{"id": deployment_id}]
     assert "versionInfo" not in body and body["tasksRunning"] == 0
     assert body["portDefinitions"] == [{"port": 0, "protocol": "tcp", "name": "default"}]
-    deployments = requests.get(f"{sim.url}/v2/deployments", timeout=10).json()
+    deployments = requests.get(f"{msim.url}/v2/deployments", timeout=10).json()
     assert [d["id"] for d in deployments] == [deployment_id]
     assert [s["actions"][0]["action"] for s in deployments[0]["steps"]] == [
         "StartApplication", "ScaleApplication"]
-    assert sim.deployment_done(deployment_id)["eventType"] == "deployment_success"
-    app = sim.app("/tools/a")
+    assert msim.deployment_done(deployment_id)["eventType"] == "deployment_success"
+    app = msim.app("/tools/a")
     assert app["tasksRunning"] == 2 and app["deployments"] == []
     assert app["portDefinitions"][0]["port"] >= 10000
     assert app["versionInfo"]["lastConfigChangeAt"] == app["version"]
@@ -48,13 +48,13 @@ def test_create_answers_201_with_location_header_and_app_info(sim: Sim) -> None:
         assert task["state"] == "TASK_RUNNING" and task["id"].startswith("tools_a.instance-")
 
 
-def test_malformed_and_empty_json_answer_400(sim: Sim) -> None:
-    response = requests.post(f"{sim.url}/v2/apps", data=b'{"id": "x",', timeout=10,
+def test_malformed_and_empty_json_answer_400(msim: Sim) -> None:
+    response = requests.post(f"{msim.url}/v2/apps", data=b'{"id": "x",', timeout=10,
                              headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert response.json()["message"] == "Invalid JSON"
     assert isinstance(response.json()["details"], str)
-    response = requests.post(f"{sim.url}/v2/apps", data=b"", timeout=10)
+    response = requests.post(f"{msim.url}/v2/apps", data=b"", timeout=10)
     assert response.status_code == 400
     assert response.json()["message"] == "Please specify data in JSON format"
 
@@ -73,9 +73,9 @@ def test_malformed_and_empty_json_answer_400(sim: Sim) -> None:
     ({"id": "/a", "cmd": "true", "upgradeStrategy": {"minimumHealthCapacity": 1.5}},
      "/upgradeStrategy/minimumHealthCapacity", "error.max"),
 ])
-def test_invalid_definitions_answer_422_with_field_paths(sim: Sim, body: dict[str, object],
+def test_invalid_definitions_answer_422_with_field_paths(msim: Sim, body: dict[str, object],
                                                          path: str, error: str) -> None:
-    response = requests.post(f"{sim.url}/v2/apps", json=body, timeout=10)
+    response = requests.post(f"{msim.url}/v2/apps", json=body, timeout=10)
     assert response.status_code == 422, response.text
     assert response.json() == {"message": "Invalid JSON",
                                "details": [{"path": path, "errors": [error]}]}
@@ -87,9 +87,9 @@ def test_invalid_definitions_answer_422_with_field_paths(sim: Sim, body: dict[st
     ({"id": "/a", "cmd": "true", "constraints": [["hostname", "LIKE", "[a-"]]},
      "/constraints(0)"),
 ])
-def test_semantic_errors_answer_422_object_is_not_valid(sim: Sim, body: dict[str, object],
+def test_semantic_errors_answer_422_object_is_not_valid(msim: Sim, body: dict[str, object],
                                                         path: str) -> None:
-    response = requests.post(f"{sim.url}/v2/apps", json=body, timeout=10)
+    response = requests.post(f"{msim.url}/v2/apps", json=body, timeout=10)
     assert response.status_code == 422
     assert response.json()["message"] == "Object is not valid"
     assert response.json()["details"][0]["path"] == path
@@ -123,101 +123,101 @@ SCHEMA_VALID_APPS = [
 
 
 @pytest.mark.parametrize("body", SCHEMA_VALID_APPS, ids=lambda b: str(b["id"]))
-def test_apps_valid_under_the_published_schema_are_accepted(sim: Sim,
+def test_apps_valid_under_the_published_schema_are_accepted(msim: Sim,
                                                             body: dict[str, object]) -> None:
-    response = requests.post(f"{sim.url}/v2/apps", json=body, timeout=10)
+    response = requests.post(f"{msim.url}/v2/apps", json=body, timeout=10)
     assert response.status_code == 201, response.text
     app_id = response.json()["id"]
-    app = sim.app(app_id)
+    app = msim.app(app_id)
     MarathonApp.from_json(app)
     assert "ports" not in app and "uris" not in app
 
 
-def test_unknown_app_answers_404_and_duplicate_create_409(sim: Sim) -> None:
-    response = requests.get(f"{sim.url}/v2/apps/nope", timeout=10)
+def test_unknown_app_answers_404_and_duplicate_create_409(msim: Sim) -> None:
+    response = requests.get(f"{msim.url}/v2/apps/nope", timeout=10)
     assert (response.status_code, response.json()) == (
         404, {"message": "App '/nope' does not exist"})
-    assert requests.post(f"{sim.url}/v2/apps", json=sleeper("/dup", 0),
+    assert requests.post(f"{msim.url}/v2/apps", json=sleeper("/dup", 0),
                          timeout=10).status_code == 201
-    response = requests.post(f"{sim.url}/v2/apps", json=sleeper("dup", 0), timeout=10)
+    response = requests.post(f"{msim.url}/v2/apps", json=sleeper("dup", 0), timeout=10)
     assert (response.status_code, response.json()) == (
         409, {"message": "An app with id [/dup] already exists."})
 
 
-def test_locked_app_answers_409_and_force_overrides(sim: Sim) -> None:
+def test_locked_app_answers_409_and_force_overrides(msim: Sim) -> None:
     never_healthy = sleeper("/locked", 1, healthChecks=[
         {"protocol": "COMMAND", "command": {"value": "false"}, "intervalSeconds": 1,
          "gracePeriodSeconds": 300}])
-    created = requests.post(f"{sim.url}/v2/apps", json=never_healthy, timeout=10)
+    created = requests.post(f"{msim.url}/v2/apps", json=never_healthy, timeout=10)
     first = created.headers["Marathon-Deployment-Id"]
-    response = requests.put(f"{sim.url}/v2/apps/locked", json={"instances": 2}, timeout=10)
+    response = requests.put(f"{msim.url}/v2/apps/locked", json={"instances": 2}, timeout=10)
     assert response.status_code == 409
     assert response.json() == {
         "message": "App is locked by one or more deployments. Override with the option "
                    "'?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.",
         "deployments": [{"id": first}]}
-    assert sim.app("/locked")["instances"] == 1
-    forced = requests.put(f"{sim.url}/v2/apps/locked?force=true", json={"instances": 0},
+    assert msim.app("/locked")["instances"] == 1
+    forced = requests.put(f"{msim.url}/v2/apps/locked?force=true", json={"instances": 0},
                           timeout=10)
     assert forced.status_code == 200
-    assert sim.deployment_done(first)["eventType"] == "deployment_failed"
-    assert sim.deployment_done(forced.json()["deploymentId"])["eventType"] == \
+    assert msim.deployment_done(first)["eventType"] == "deployment_failed"
+    assert msim.deployment_done(forced.json()["deploymentId"])["eventType"] == \
         "deployment_success"
-    assert sim.app("/locked")["instances"] == 0
+    assert msim.app("/locked")["instances"] == 0
 
 
-def test_partial_update_scale_and_noop_keep_versions_and_tasks(sim: Sim) -> None:
-    created = requests.post(f"{sim.url}/v2/apps", json=sleeper("/upd", 1, labels={"a": "1"}),
+def test_partial_update_scale_and_noop_keep_versions_and_tasks(msim: Sim) -> None:
+    created = requests.post(f"{msim.url}/v2/apps", json=sleeper("/upd", 1, labels={"a": "1"}),
                             timeout=10)
-    sim.deployment_done(created.headers["Marathon-Deployment-Id"])
-    first = sim.app("/upd")
+    msim.deployment_done(created.headers["Marathon-Deployment-Id"])
+    first = msim.app("/upd")
     task_ids = {t["id"] for t in first["tasks"]}
 
-    noop = requests.put(f"{sim.url}/v2/apps/upd", json={"labels": {"a": "1"}}, timeout=10)
+    noop = requests.put(f"{msim.url}/v2/apps/upd", json={"labels": {"a": "1"}}, timeout=10)
     assert noop.status_code == 200 and noop.json()["version"] == first["version"]
-    sim.deployment_done(noop.json()["deploymentId"])
-    assert {t["id"] for t in sim.app("/upd")["tasks"]} == task_ids
+    msim.deployment_done(noop.json()["deploymentId"])
+    assert {t["id"] for t in msim.app("/upd")["tasks"]} == task_ids
 
-    scaled = requests.put(f"{sim.url}/v2/apps/upd", json={"instances": 2}, timeout=10).json()
-    sim.deployment_done(scaled["deploymentId"])
-    app = sim.app("/upd")
+    scaled = requests.put(f"{msim.url}/v2/apps/upd", json={"instances": 2}, timeout=10).json()
+    msim.deployment_done(scaled["deploymentId"])
+    app = msim.app("/upd")
     assert app["versionInfo"]["lastScalingAt"] == scaled["version"]
     assert app["versionInfo"]["lastConfigChangeAt"] == first["version"]
     assert task_ids < {t["id"] for t in app["tasks"]} and app["labels"] == {"a": "1"}
 
-    changed = requests.put(f"{sim.url}/v2/apps/upd", json={"env": {"X": "1"}},
+    changed = requests.put(f"{msim.url}/v2/apps/upd", json={"env": {"X": "1"}},
                            timeout=10).json()
-    sim.deployment_done(changed["deploymentId"])
-    app = sim.app("/upd")
+    msim.deployment_done(changed["deploymentId"])
+    app = msim.app("/upd")
     assert app["versionInfo"]["lastConfigChangeAt"] == changed["version"]
     assert app["env"] == {"X": "1"} and app["labels"] == {"a": "1"} and app["instances"] == 2
     assert not task_ids & {t["id"] for t in app["tasks"]}
 
-    versions = requests.get(f"{sim.url}/v2/apps/upd/versions", timeout=10).json()["versions"]
+    versions = requests.get(f"{msim.url}/v2/apps/upd/versions", timeout=10).json()["versions"]
     assert versions == sorted({first["version"], scaled["version"], changed["version"]},
                               reverse=True)
-    old = requests.get(f"{sim.url}/v2/apps/upd/versions/{first['version']}", timeout=10).json()
+    old = requests.get(f"{msim.url}/v2/apps/upd/versions/{first['version']}", timeout=10).json()
     assert old["instances"] == 1 and "env" not in old
 
-    replaced = requests.put(f"{sim.url}/v2/apps/upd?partialUpdate=false",
+    replaced = requests.put(f"{msim.url}/v2/apps/upd?partialUpdate=false",
                             json={"cmd": "exec sleep 300", "mem": 8, "cpus": 0.01},
                             timeout=10).json()
-    sim.deployment_done(replaced["deploymentId"])
-    app = sim.app("/upd")
+    msim.deployment_done(replaced["deploymentId"])
+    app = msim.app("/upd")
     assert app["instances"] == 1 and app["labels"] == {} and "env" not in app
 
 
-def test_put_creates_a_missing_app_with_201(sim: Sim) -> None:
-    response = requests.put(f"{sim.url}/v2/apps/fresh", json=sleeper("/ignored", 0), timeout=10)
+def test_put_creates_a_missing_app_with_201(msim: Sim) -> None:
+    response = requests.put(f"{msim.url}/v2/apps/fresh", json=sleeper("/ignored", 0), timeout=10)
     assert response.status_code == 201
     assert set(response.json()) == {"deploymentId", "version"}
-    assert sim.app("/fresh")["id"] == "/fresh"
+    assert msim.app("/fresh")["id"] == "/fresh"
 
 
-def test_unplaceable_app_waits_in_queue_with_the_reason(sim: Sim) -> None:
+def test_unplaceable_app_waits_in_queue_with_the_reason(msim: Sim) -> None:
     body = sleeper("/nowhere", 1, constraints=[["hostname", "LIKE", "no-such-host"]])
-    created = requests.post(f"{sim.url}/v2/apps", json=body, timeout=10)
-    queue = poll(lambda: requests.get(f"{sim.url}/v2/queue?embed=lastUnusedOffers",
+    created = requests.post(f"{msim.url}/v2/apps", json=body, timeout=10)
+    queue = poll(lambda: requests.get(f"{msim.url}/v2/queue?embed=lastUnusedOffers",
                                       timeout=10).json()["queue"])
     item = queue[0]
     assert item["app"]["id"] == "/nowhere" and item["count"] == 1
@@ -225,49 +225,49 @@ def test_unplaceable_app_waits_in_queue_with_the_reason(sim: Sim) -> None:
                for r in item["processedOffersSummary"]["rejectSummaryLastOffers"]}
     assert summary["UnfulfilledConstraint"] == 1
     assert item["lastUnusedOffers"][0]["reason"] == ["UnfulfilledConstraint"]
-    deployments = requests.get(f"{sim.url}/v2/deployments", timeout=10).json()
+    deployments = requests.get(f"{msim.url}/v2/deployments", timeout=10).json()
     assert [d["id"] for d in deployments] == [created.headers["Marathon-Deployment-Id"]]
 
 
-def test_system_endpoints(sim: Sim) -> None:
-    ping = requests.get(f"{sim.url}/ping", timeout=10)
+def test_system_endpoints(msim: Sim) -> None:
+    ping = requests.get(f"{msim.url}/ping", timeout=10)
     assert (ping.status_code, ping.text) == (200, "pong")
-    info = requests.get(f"{sim.url}/v2/info", timeout=10)
+    info = requests.get(f"{msim.url}/v2/info", timeout=10)
     assert info.json()["name"] == "marathon" and info.json()["version"].startswith("1.10")
-    assert info.headers["X-Marathon-Leader"] == sim.url
-    assert requests.get(f"{sim.url}/v2/leader", timeout=10).json()["leader"] == \
-        sim.url.removeprefix("http://")
-    assert requests.get(f"{sim.url}/v2/plugins", timeout=10).json() == {"plugins": []}
-    metrics = requests.get(f"{sim.url}/metrics", timeout=10).json()
+    assert info.headers["X-Marathon-Leader"] == msim.url
+    assert requests.get(f"{msim.url}/v2/leader", timeout=10).json()["leader"] == \
+        msim.url.removeprefix("http://")
+    assert requests.get(f"{msim.url}/v2/plugins", timeout=10).json() == {"plugins": []}
+    metrics = requests.get(f"{msim.url}/metrics", timeout=10).json()
     assert set(metrics) == {"version", "counters", "gauges", "histograms", "meters", "timers"}
-    assert requests.get(f"{sim.url}/v2/deployments", timeout=10).json() == []
-    assert requests.get(f"{sim.url}/v2/queue", timeout=10).json() == {"queue": []}
+    assert requests.get(f"{msim.url}/v2/deployments", timeout=10).json() == []
+    assert requests.get(f"{msim.url}/v2/queue", timeout=10).json() == {"queue": []}
 
 
-def test_task_kill_errors(sim: Sim) -> None:
-    created = requests.post(f"{sim.url}/v2/apps", json=sleeper("/k", 1), timeout=10)
-    sim.deployment_done(created.headers["Marathon-Deployment-Id"])
-    response = requests.delete(f"{sim.url}/v2/apps/k/tasks/k.instance-nope._app.1", timeout=10)
+def test_task_kill_errors(msim: Sim) -> None:
+    created = requests.post(f"{msim.url}/v2/apps", json=sleeper("/k", 1), timeout=10)
+    msim.deployment_done(created.headers["Marathon-Deployment-Id"])
+    response = requests.delete(f"{msim.url}/v2/apps/k/tasks/k.instance-nope._app.1", timeout=10)
     assert (response.status_code, response.json()) == (
         404, {"message": "Task 'k.instance-nope._app.1' does not exist"})
-    task_id = sim.app("/k")["tasks"][0]["id"]
-    response = requests.delete(f"{sim.url}/v2/apps/k/tasks/{task_id}?scale=true&wipe=true",
+    task_id = msim.app("/k")["tasks"][0]["id"]
+    response = requests.delete(f"{msim.url}/v2/apps/k/tasks/{task_id}?scale=true&wipe=true",
                                timeout=10)
     assert response.status_code == 400
-    response = requests.post(f"{sim.url}/v2/tasks/delete", json={"ids": ["garbage"]},
+    response = requests.post(f"{msim.url}/v2/tasks/delete", json={"ids": ["garbage"]},
                              timeout=10)
     assert (response.status_code, response.json()) == (
         400, {"message": "Invalid task id 'garbage'"})
-    unknown = requests.delete(f"{sim.url}/v2/deployments/nope", timeout=10)
+    unknown = requests.delete(f"{msim.url}/v2/deployments/nope", timeout=10)
     assert (unknown.status_code, unknown.json()) == (
         404, {"message": "DeploymentPlan nope does not exist"})
 
 
-def test_http_health_check_marks_tasks_healthy(sim: Sim) -> None:
-    created = requests.post(f"{sim.url}/v2/apps", json=http_app("/web", 1), timeout=10)
-    sim.deployment_done(created.headers["Marathon-Deployment-Id"])
-    app = sim.app("/web")
+def test_http_health_check_marks_tasks_healthy(msim: Sim) -> None:
+    created = requests.post(f"{msim.url}/v2/apps", json=http_app("/web", 1), timeout=10)
+    msim.deployment_done(created.headers["Marathon-Deployment-Id"])
+    app = msim.app("/web")
     assert (app["tasksRunning"], app["tasksHealthy"], app["tasksUnhealthy"]) == (1, 1, 0)
     result = app["tasks"][0]["healthCheckResults"][0]
     assert result["alive"] is True and "firstSuccess" in result
-    assert sim.recorder.of("health_status_changed_event")[0]["alive"] is True
+    assert msim.recorder.of("health_status_changed_event")[0]["alive"] is True
