@@ -85,14 +85,18 @@ class ChronosClient:
     """Thin client of the Chronos job API with typed errors and bounded retries."""
 
     def __init__(self, url: str, timeout: float = 10.0, deadline: float = 60.0,
-                 mesos: MesosClient | None = None, poll_interval: float = 0.5) -> None:
+                 mesos: MesosClient | None = None, poll_interval: float = 0.5,
+                 api_prefix: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.http = HttpClient("Chronos", url, timeout,
                                retry=RetryPolicy(max_tries=6, deadline=deadline),
                                mapper=map_error)
         self.mesos = mesos
         self.poll_interval = poll_interval
-        self._prefix: str | None = None
+        if api_prefix not in (None, "/v1/scheduler", "/scheduler"):
+            raise ValueError("api_prefix must be '/v1/scheduler' or '/scheduler'")
+        #: Forced with ``api_prefix``, else detected on first use.
+        self._prefix: str | None = api_prefix
         self._stop = threading.Event()
 
     @property
@@ -221,34 +225,36 @@ class ChronosClient:
         wanted = sorted(set(names))
         end = time.monotonic() + deadline
         last: dict[str, JobProgress] = {}
-        self._stop.clear()
-        while True:
-            jobs = {j.get("name"): j for j in self.list_jobs()}
-            states = {s.get("name"): str(s.get("state", "unknown"))
-                      for s in self.summary()} if self.is_v3 else {}
-            progress = {}
-            for name in wanted:
-                job = jobs.get(name)
-                progress[name] = JobProgress(
-                    name, last_state(job) if job else "missing", states.get(name, "unknown"),
-                    int(job.get("successCount") or 0) if job else 0,
-                    int(job.get("errorCount") or 0) if job else 0)
-            if progress != last:
-                last = progress
-                if progress_callback:
-                    progress_callback(dict(progress))
-            for name, prog in progress.items():
-                if prog.status == "failure":
-                    raise errors.DeployFailed(
-                        f"Chronos job {name} failed ({prog.error_count} failed run(s) after "
-                        f"its retries); its log is in {self.log_location(name)}.")
-            pending = [n for n, p in progress.items() if p.status != "success"]
-            if not pending:
-                return progress
-            if time.monotonic() >= end:
-                raise errors.DeadlineExceeded(
-                    f"Chronos jobs did not succeed within {deadline:g} s: "
-                    + ", ".join(f"{n} ({progress[n].status}, {progress[n].state})"
-                                for n in pending) + ".")
-            if self._stop.wait(min(self.poll_interval, max(0.0, end - time.monotonic()))):
-                raise errors.DeadlineExceeded("Waiting for Chronos jobs was interrupted.")
+        try:
+            while True:
+                jobs = {j.get("name"): j for j in self.list_jobs()}
+                states = {s.get("name"): str(s.get("state", "unknown"))
+                          for s in self.summary()} if self.is_v3 else {}
+                progress = {}
+                for name in wanted:
+                    job = jobs.get(name)
+                    progress[name] = JobProgress(
+                        name, last_state(job) if job else "missing", states.get(name, "unknown"),
+                        int(job.get("successCount") or 0) if job else 0,
+                        int(job.get("errorCount") or 0) if job else 0)
+                if progress != last:
+                    last = progress
+                    if progress_callback:
+                        progress_callback(dict(progress))
+                for name, prog in progress.items():
+                    if prog.status == "failure":
+                        raise errors.DeployFailed(
+                            f"Chronos job {name} failed ({prog.error_count} failed run(s) after "
+                            f"its retries); its log is in {self.log_location(name)}.")
+                pending = [n for n, p in progress.items() if p.status != "success"]
+                if not pending:
+                    return progress
+                if time.monotonic() >= end:
+                    raise errors.DeadlineExceeded(
+                        f"Chronos jobs did not succeed within {deadline:g} s: "
+                        + ", ".join(f"{n} ({progress[n].status}, {progress[n].state})"
+                                    for n in pending) + ".")
+                if self._stop.wait(min(self.poll_interval, max(0.0, end - time.monotonic()))):
+                    raise errors.DeadlineExceeded("Waiting for Chronos jobs was interrupted.")
+        finally:
+            self._stop.clear()

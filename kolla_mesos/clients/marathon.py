@@ -199,6 +199,16 @@ class MarathonClient:
 
     # --- waiting ---------------------------------------------------------------------------
 
+    def _poll(self, wanted: set[str], watched: set[str],
+              ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        """One look at the deployments ``wanted`` and the apps: (active, apps by id)."""
+        active = [d for d in self.list_deployments() if d["id"] in wanted]
+        for dep in active:
+            watched.update(dep["affectedApps"])
+            LOG.debug("Deployment %s: %s", dep["id"], deployment_summary(dep))
+        apps = {str(a["id"]): a for a in self.list_apps()} if watched else {}
+        return active, apps
+
     def wait_for_deployments(self, ids: Iterable[str], deadline: float,
                              progress_callback: ProgressCallback | None = None,
                              app_ids: Iterable[str] = (), max_failures: int = 3,
@@ -210,48 +220,45 @@ class MarathonClient:
         app id -> :class:`AppProgress` whenever a count changes.  Raises DeployFailed (app
         id and last task failure) when an app's new version failed ``max_failures`` tasks,
         or when the deployments went away while an app is not healthy; DeadlineExceeded
-        when time runs out.
+        when time runs out or :meth:`interrupt` was called.
         """
         wanted = set(ids)
+        names = ", ".join(sorted(wanted)) or "(none)"
         watched = {_app_path(a) for a in app_ids}
         tracker = FailureTracker(since=marathon_timestamp())
         end = time.monotonic() + deadline
         last: dict[str, AppProgress] = {}
-        self._stop.clear()
-        while True:
-            active = [d for d in self.list_deployments() if d["id"] in wanted]
-            for dep in active:
-                watched.update(dep["affectedApps"])
-                LOG.debug("Deployment %s: %s", dep["id"], deployment_summary(dep))
-            apps = {a["id"]: a for a in self.list_apps()} if watched else {}
-            progress = {app_id: app_progress(apps[app_id]) if app_id in apps else gone(app_id)
-                        for app_id in sorted(watched)}
-            if progress != last:
-                last = progress
-                if progress_callback:
-                    progress_callback(dict(progress))
-            for app_id in sorted(watched):
-                if app_id in apps and tracker.observe(apps[app_id]) >= max_failures:
-                    raise errors.DeployFailed(
-                        f"Marathon app {app_id} failed {max_failures} tasks of its new "
-                        f"version; last failure: {progress[app_id].last_failure}.")
-            if not active:
+        try:
+            while True:
+                active, apps = self._poll(wanted, watched)
+                progress = {a: app_progress(apps[a]) if a in apps else gone(a)
+                            for a in sorted(watched)}
+                if progress != last:
+                    last = progress
+                    if progress_callback:
+                        progress_callback(dict(progress))
+                for app_id in sorted(set(apps) & watched):
+                    if tracker.observe(apps[app_id]) >= max_failures:
+                        raise errors.DeployFailed(
+                            f"Marathon app {app_id} failed {max_failures} tasks of its new "
+                            f"version; last failure: {progress[app_id].last_failure}.")
                 bad = [p for p in progress.values() if not p.ready]
-                if not bad:
-                    return progress
-                first = bad[0]
-                raise errors.DeployFailed(
-                    f"Marathon deployment {', '.join(sorted(wanted)) or '(none)'} ended but app "
-                    f"{first.app_id} is not healthy ({first.summary()}); last failure: "
-                    f"{first.last_failure or 'none recorded'}.")
-            if time.monotonic() >= end:
-                slow = [p for p in progress.values() if not p.ready]
-                detail = "; ".join(f"{p.app_id} {p.summary()}" + (
-                    f" (last failure: {p.last_failure})" if p.last_failure else "")
-                    for p in slow) or "no app progress"
-                raise errors.DeadlineExceeded(
-                    f"Marathon deployment {', '.join(d['id'] for d in active)} did not finish "
-                    f"within {deadline:g} s: {detail}.")
-            if self._stop.wait(min(self.poll_interval, max(0.0, end - time.monotonic()))):
-                raise errors.DeadlineExceeded("Waiting for the Marathon deployment was "
-                                              "interrupted.")
+                if not active:
+                    if not bad:
+                        return progress
+                    raise errors.DeployFailed(
+                        f"Marathon deployment {names} ended but app {bad[0].app_id} is not "
+                        f"healthy ({bad[0].summary()}); last failure: "
+                        f"{bad[0].last_failure or 'none recorded'}.")
+                if time.monotonic() >= end:
+                    detail = "; ".join(f"{p.app_id} {p.summary()}" + (
+                        f" (last failure: {p.last_failure})" if p.last_failure else "")
+                        for p in bad) or "no app progress"
+                    raise errors.DeadlineExceeded(
+                        f"Marathon deployment {names} did not finish within {deadline:g} s: "
+                        f"{detail}.")
+                if self._stop.wait(min(self.poll_interval, max(0.0, end - time.monotonic()))):
+                    raise errors.DeadlineExceeded(
+                        f"Waiting for Marathon deployment {names} was interrupted.")
+        finally:
+            self._stop.clear()

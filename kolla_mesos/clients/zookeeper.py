@@ -44,6 +44,10 @@ LOG = logging.getLogger(__name__)
 __all__ = ["Store", "read_credentials"]
 
 
+class _Taken(Exception):
+    """The generation number was taken by someone else (nothing of ours was written)."""
+
+
 class Store:
     """One deployment's nodes in ZooKeeper, accessed with the deployer's credentials."""
 
@@ -60,6 +64,8 @@ class Store:
         self.writes = 0
         self.path = zkpaths.deployment(self.root, deployment_id)
         self._client: Any = None
+        #: Highest generation number seen in this session (numbers only grow).
+        self._max_seen: int | None = None
 
     # --- connection --------------------------------------------------------------------
 
@@ -188,7 +194,9 @@ class Store:
                 names = self.client.get_children(path)
             except kz.NoNodeError:
                 return []
-        return sorted(n for n in map(zkpaths.parse_generation, names) if n is not None)
+        numbers = sorted(n for n in map(zkpaths.parse_generation, names) if n is not None)
+        self._max_seen = max([self._max_seen or 0, *numbers])
+        return numbers
 
     def _complete(self, numbers: list[int]) -> list[int]:
         gens = [zkpaths.generation(self.root, self.deployment_id, n) for n in numbers]
@@ -250,34 +258,54 @@ class Store:
         The manifest (``nodes['manifest']``, or a minimal one when absent) is written last;
         ``current`` is not switched.
         """
-        numbers = self._gen_numbers()
-        number = (numbers[-1] if numbers else 0) + 1
-        gen = zkpaths.generation(self.root, self.deployment_id, number)
         payload = dict(nodes)
         if zkpaths.MANIFEST not in payload:
             payload[zkpaths.MANIFEST] = json.dumps(
                 {"schema": 1, "nodes": len(nodes)}, sort_keys=True).encode()
+        if self._max_seen is None:
+            self._gen_numbers()
+        # Optimistic numbering: max seen + 1 saves a round trip when the caller listed the
+        # generations before (it diffs against them); a number taken meanwhile fails the
+        # first transaction atomically (the generation node exists) and is retried.
+        for _attempt in range(3):
+            number = (self._max_seen or 0) + 1
+            try:
+                return self._write_generation(number, payload)
+            except _Taken:
+                self._gen_numbers()
+        raise errors.LockedError(
+            f"Another deployer keeps creating generations under {self.path}; "
+            "is a second deployer running without the deploy lock?"
+        )
+
+    def _write_generation(self, number: int, payload: dict[str, bytes]) -> int:
+        gen = zkpaths.generation(self.root, self.deployment_id, number)
         ops = zk_batch.tree_create_ops(gen, payload, self._acl_for("read"),
                                        last=zkpaths.MANIFEST)
         batches = zk_batch.plan_batches(ops, self.batch_limit)
         LOG.info("Writing generation %d (%d nodes, %d transactions) to %s",
                  number, len(ops), len(batches), gen)
-        final = batches.pop()
+        # The first batch (which creates the generation node, so claims the number) is
+        # confirmed alone; the middle ones are pipelined; the last one holds the manifest.
+        first, final = batches[0], batches[-1]
         try:
-            if batches:
-                self.writes += zk_io.commit_pipelined(self.client, batches, self.timeout)
-            zk_io.commit(self.client, final, self.timeout)
-            self.writes += len(final)
+            zk_io.commit(self.client, first, self.timeout)
+            self.writes += len(first)
+            if len(batches) > 2:
+                self.writes += zk_io.commit_pipelined(self.client, batches[1:-1],
+                                                      self.timeout)
+            if len(batches) > 1:
+                zk_io.commit(self.client, final, self.timeout)
+                self.writes += len(final)
         except zk_io.OpFailed as failed:
             if isinstance(failed.error, kz.NodeExistsError) and failed.op.path == gen:
-                raise errors.LockedError(
-                    f"Generation {number} ({gen}) is being written by another deployer."
-                ) from failed
+                raise _Taken(gen) from failed
             raise zk_io.translate(failed.error, "create", failed.op.path,
                                   self.credentials[0], self.hosts) from failed
         except (KazooTimeoutError, kz.KazooException) as exc:
             raise zk_io.translate(exc, "write generation", gen, self.credentials[0],
                                   self.hosts) from exc
+        self._max_seen = max(self._max_seen or 0, number)
         return number
 
     def switch_current(self, number: int, expected: int | None) -> None:

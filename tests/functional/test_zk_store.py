@@ -83,6 +83,16 @@ def test_switch_detects_concurrent_deployer(store: Store, zk_hosts: str, zk_root
         store.switch_current(second, None)
 
 
+def test_generation_number_taken_meanwhile(store: Store, zk_hosts: str, zk_root: str) -> None:
+    assert store.list_generations() == []
+    with Store(zk_hosts, zk_root, DEP, DEPLOYER, RUNNER) as other:
+        assert other.write_generation(small_generation("other")) == 1
+    # store still believes 0 is the highest number: its first transaction fails atomically
+    assert store.write_generation(small_generation("mine")) == 2
+    assert store.read_generation(1) == small_generation("other")
+    assert store.read_generation(2) == small_generation("mine")
+
+
 def test_switch_refuses_incomplete_generation(store: Store, zk_admin: KazooClient) -> None:
     n = store.write_generation(small_generation("a"))
     zk_admin.delete(zkpaths.manifest(zkpaths.generation(store.root, DEP, n)))
