@@ -201,7 +201,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _send(self, response: Response) -> None:
         data, content_type = response.encode()
         self.send_response(response.status)
-        if content_type:
+        if content_type and not any(k.lower() == "content-type" for k in response.headers):
             self.send_header("Content-Type", content_type)
         for name, value in response.headers.items():
             self.send_header(name, value)
