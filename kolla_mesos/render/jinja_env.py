@@ -63,7 +63,10 @@ class DeferredError(KollaUndefined):
     __slots__ = ()
 
 
-def _finalize(value: Any) -> Any:
+@jinja2.pass_context
+def _finalize(_ctx: Context, value: Any) -> Any:
+    # pass_context also keeps Jinja from folding constant outputs into text at compile
+    # time, so `{{ [1, 2] }}` stays a list, as in Ansible
     if isinstance(value, Undefined):
         hint = value._undefined_hint or ""
         if value._undefined_name is None and hint.startswith("the inline if-expression"):

@@ -237,6 +237,8 @@ class HostVars(Mapping[str, Any]):
     # --- Mapping protocol ------------------------------------------------------------------
 
     def __contains__(self, name: object) -> bool:
+        if name in self._renderer.inventory_names:
+            self._taint()  # whether it exists depends on the host
         return (name in self._magic or name in self._scope.high or name in self._task
                 or name in self._inventory or name in self._scope.low
                 or name in self._renderer.env.globals)
