@@ -116,12 +116,16 @@ class Runner:
         try:
             self.wait_daemon_ready()
         except errors.KollaMesosError as exc:
-            code = self.supervisor.wait() if not self.supervisor.alive() else None
-            if code is None:
+            if self.supervisor.alive():
                 self.supervisor.stop()
+                book.write(defn.service, DAEMON, key, status.FAILED, message=str(exc))
+                raise
+            code = self.supervisor.wait()
+            message = f"{defn.service} daemon exited with status {code} before it was ready."
+            LOG.error("%s", message)
             book.write(defn.service, DAEMON, key, status.FAILED, exit_code=code,
-                       message=str(exc))
-            raise
+                       message=message)
+            return code
         self.member = membership.Membership(self.session, self.identity.hostname,
                                             self.identity.address)
         self.member.register(self.generation, pid)

@@ -94,7 +94,9 @@ class Children:
     """The runner's current child processes; signals are forwarded to all of them."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: forward() runs in a signal handler on the main thread, which may be
+        # inside add() or discard() at that moment.
+        self._lock = threading.RLock()
         self._procs: set[subprocess.Popen[bytes]] = set()
 
     def add(self, proc: subprocess.Popen[bytes]) -> None:

@@ -7,7 +7,10 @@ import os
 import signal
 import subprocess
 
+import pytest
+
 from kolla_mesos import zkpaths
+from kolla_mesos.errors import ExitCode
 from kolla_mesos.testing.runner import TestDeployment
 from kolla_mesos.testing.zookeeper import free_port
 from tests.functional.runner_helpers import (  # noqa: F401
@@ -127,3 +130,45 @@ def test_daemon_dependency_waits_for_a_member_on_another_host(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, procs.log(proc)
     wait_file_lines(os.path.join(rdir, "api.log"), 2)
+
+
+def test_readiness_deadline_and_early_exit(rdep: TestDeployment, rdir: str,
+                                           procs: Procs, zk_admin) -> None:
+    port = free_port()
+    pidfile = os.path.join(rdir, "slow.pid")
+    rdep.publish(1, [
+        service("slow", daemon={"command": ["/bin/sh", "-c",
+                                            f"echo $$ > {pidfile}; exec sleep 60"],
+                                "inputs_hash": "s", "ready": {"tcp": port, "timeout": 1}}),
+        service("dies", daemon={"command": ["/bin/sh", "-c", "exit 9"], "inputs_hash": "d",
+                                "ready": {"tcp": port, "timeout": 30}})])
+    creds = rdep.write_credentials(rdir)
+    slow = procs.start(rdep.env(creds, PROJECT, "slow", "host-a"))
+    dies = procs.start(rdep.env(creds, PROJECT, "dies", "host-a"))
+    assert slow.wait(60) == ExitCode.TIMEOUT, procs.log(slow)
+    assert "slow daemon did not become ready" in procs.log(slow)
+    assert dies.wait(60) == 9, procs.log(dies)
+    assert "dies daemon exited with status 9 before it was ready" in procs.log(dies)
+    for svc in ("slow", "dies"):
+        assert zk_admin.exists(_member(rdep, svc, "host-a")) is None
+    # the slow daemon was stopped (and reaped) by its runner
+    with open(pidfile) as handle:
+        daemon_pid = int(handle.read())
+    with pytest.raises(ProcessLookupError):
+        os.kill(daemon_pid, 0)
+
+
+def test_sigterm_while_waiting_for_dependencies(rdep: TestDeployment, rdir: str,
+                                                procs: Procs, zk_admin) -> None:
+    rdep.publish(1, [
+        service("db", commands={"create": sh("true", job=True, inputs_hash="c")}),
+        service("api", dependency_timeout=120,
+                daemon={"command": ["sleep", "60"], "inputs_hash": "a",
+                        "dependencies": ["db/create"]})])
+    creds = rdep.write_credentials(rdir)
+    api = procs.start(rdep.env(creds, PROJECT, "api", "host-b"))
+    wait_node(zk_admin, zkpaths.status(rdep.root, rdep.deployment, "api", "daemon", "a",
+                                       "host-b"),
+              lambda rec: bool(rec) and rec["state"] == "waiting")
+    api.send_signal(signal.SIGTERM)
+    assert api.wait(30) == 128 + signal.SIGTERM, procs.log(api)
