@@ -16,7 +16,7 @@ keystone on 3 hosts, files of realistic size) and a synthetic one the size of th
 profile on 200 hosts (20 services x 5 files, per-host variants for the compute services).
 Prints the times (median of ``--repeat`` runs) and both ratios.
 
-Usage: .venv/bin/python benchmarks/zk_publish.py [--repeat 5] [--hosts 200]
+Usage: .venv/bin/python benchmarks/zk_publish.py [--repeat 11] [--hosts 200]
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def run(server: ZookeeperServer, name: str, nodes: dict[str, bytes], repeat: int
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=11)
     parser.add_argument("--hosts", type=int, default=200)
     args = parser.parse_args()
     results = []
