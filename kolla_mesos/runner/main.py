@@ -16,6 +16,8 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
+from kazoo.exceptions import KazooException
+
 from kolla_mesos import errors
 from kolla_mesos.runner import identity as identity_mod
 from kolla_mesos.runner.app import Runner
@@ -89,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except errors.KollaMesosError as exc:
         LOG.error("%s", exc, exc_info=args.debug)
         return int(exc.exit_code)
+    except KazooException as exc:
+        LOG.error("ZooKeeper operation failed (%s); the task will be restarted.",
+                  type(exc).__name__, exc_info=args.debug)
+        return int(errors.ExitCode.REMOTE)
     except Exception:
         LOG.exception("Unexpected error")
         return int(errors.ExitCode.ERROR)

@@ -7,7 +7,8 @@ import os
 
 from kolla_mesos import zkpaths
 from kolla_mesos.errors import ExitCode
-from kolla_mesos.testing.runner import TestDeployment
+from kolla_mesos.testing.runner import TestDeployment, ThreadRunner
+from kolla_mesos.testing.zookeeper import ZookeeperServer, expire_session
 from tests.functional.runner_helpers import (  # noqa: F401
     PROJECT,
     Procs,
@@ -133,3 +134,29 @@ def test_dependency_that_never_existed_fails_at_once(rdep: TestDeployment, rdir:
         "'drop' in generation 1" in procs.log(sync)
     assert "Dependency ghost/daemon of api/seed does not exist: generation 1 has no service " \
         "'ghost'" in procs.log(seed)
+
+
+def test_dependency_wait_survives_session_expiry(rdep: TestDeployment, rdir: str,
+                                                 procs: Procs, zk_admin,
+                                                 zk_server: ZookeeperServer) -> None:
+    out = os.path.join(rdir, "ran")
+    rdep.publish(1, [
+        service("db", commands={"create": sh("true", job=True, inputs_hash="c1")}),
+        service("api", dependency_timeout=60, commands={
+            "sync": sh(f"echo synced >> {out}", job=True, inputs_hash="s1",
+                       dependencies=["db/create"])})])
+    creds = rdep.write_credentials(rdir)
+    waiter = ThreadRunner(_job(rdep, creds, "api", "sync", "host-b"), rdir).start()
+    try:
+        wait_node(zk_admin, zkpaths.status(rdep.root, rdep.deployment, "api", "sync", "s1",
+                                           "host-b"),
+                  lambda rec: bool(rec) and rec["state"] == "waiting")
+        expire_session(zk_server.hosts, waiter.session.client)  # its watches die with it
+        first = procs.start(_job(rdep, creds, "db", "create", "host-a"))
+        assert first.wait(60) == 0, procs.log(first)
+        assert waiter.join(30), "the waiter did not wake up after the session expiry"
+        assert waiter.result == 0, waiter.error
+    finally:
+        waiter.close()
+    with open(out) as handle:
+        assert handle.read() == "synced\n"
