@@ -322,16 +322,31 @@ class Cluster:
             framework_id=task.framework.id, agent_endpoint=self.agent_endpoints[task.agent.id],
             ports=task.ports, extra=extra)
         argv = executor.task_argv(spec.cmd, spec.args)
+        ready: tuple[int, int] | None = None
         if self.isolation:
             holder = self._namespace(task.agent)
-            argv = executor.isolated_argv(argv, join=holder.pid, binds=binds, chdir=task.sandbox)
-        with open(task.sandbox / "stdout", "ab") as out, \
-                open(task.sandbox / "stderr", "ab") as err, self._reaper.lock:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    cwd=str(task.sandbox), env=task.env, start_new_session=True)
-            task.proc = proc
-            task.pid = proc.pid
-            self._reaper.watch(proc.pid, lambda status: self._exited(task, status))
+            ready = os.pipe()
+            argv = executor.isolated_argv(argv, join=holder.pid, binds=binds, chdir=task.sandbox,
+                                          ready_fd=ready[1])
+        try:
+            with open(task.sandbox / "stdout", "ab") as out, \
+                    open(task.sandbox / "stderr", "ab") as err, self._reaper.lock:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                        cwd=str(task.sandbox), env=task.env,
+                                        start_new_session=True,
+                                        pass_fds=(ready[1],) if ready else ())
+                task.proc = proc
+                task.pid = proc.pid
+                self._reaper.watch(proc.pid, lambda status: self._exited(task, status))
+        except BaseException:
+            if ready is not None:
+                os.close(ready[0])
+            raise
+        finally:
+            if ready is not None:
+                os.close(ready[1])
+        if ready is not None:
+            executor.wait_ready(ready[0])  # the task now runs inside its namespace
         self._update(task, "TASK_RUNNING")
 
     # --- state changes -----------------------------------------------------------------------

@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -98,11 +100,11 @@ def task_argv(cmd: str | None, args: Sequence[str] | None) -> list[str]:
 
 
 def isolated_argv(argv: Sequence[str], *, join: int, binds: Sequence[VolumeBind],
-                  chdir: Path) -> list[str]:
+                  chdir: Path, ready_fd: int | None = None) -> list[str]:
     """``argv`` wrapped so that it runs in the agent's namespace with its volumes mounted."""
-    spec = {"join": join, "chdir": str(chdir),
-            "binds": [[str(b.source), b.target, b.mode] for b in binds
-                      if b.target.startswith("/")]}
+    spec: dict[str, object] = {
+        "join": join, "chdir": str(chdir), "ready_fd": ready_fd,
+        "binds": [[str(b.source), b.target, b.mode] for b in binds if b.target.startswith("/")]}
     return [sys.executable, "-I", "-S", ISOLATION_SCRIPT, "run", json.dumps(spec), "--", *argv]
 
 
@@ -119,6 +121,19 @@ def check_isolation_state_dir(state_dir: Path) -> None:
         if real == target or real.startswith(target + "/"):
             raise IsolationError(f"--state-dir {state_dir} lies under {target}, which isolation "
                                  "overlays; choose a state directory elsewhere (e.g. /srv).")
+
+
+def wait_ready(read_fd: int, timeout: float = 30.0) -> None:
+    """Wait until the write end of this pipe is closed everywhere (exec done or failed)."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            readable, _, _ = select.select([read_fd], [], [], max(left, 0))
+            if not readable or not os.read(read_fd, 4096):
+                return
+    finally:
+        os.close(read_fd)
 
 
 class AgentNamespace:

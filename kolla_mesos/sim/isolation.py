@@ -13,7 +13,9 @@ the child process, before the task's program is exec'd, so that no threads exist
 ``run``
     Joins the agent's namespaces (``join``: the holder's pid), unshares a private mount namespace
     of its own, bind-mounts the task's volumes at their container paths (``binds``: list of
-    ``[source, target, "RW"|"RO"]``), changes to the sandbox and execs ARGV.
+    ``[source, target, "RW"|"RO"]``), changes to the sandbox and execs ARGV.  ``ready_fd`` (a
+    pipe's write end) is closed by that exec, which tells the simulator the task runs inside
+    its namespace.
 ``enter``
     Joins the namespaces of a running task (``join``: its pid), changes to ``chdir`` and execs
     ARGV (COMMAND health checks, ``Cluster.exec_in_task``).
@@ -116,6 +118,8 @@ def _run(spec: dict[str, Any], argv: list[str]) -> None:
     for source, target, mode in spec.get("binds", []):
         _bind(source, target, mode)
     os.chdir(spec["chdir"])
+    if spec.get("ready_fd") is not None:
+        os.set_inheritable(int(spec["ready_fd"]), False)  # closed by exec: "namespace ready"
     os.execvp(argv[0], argv)  # noqa: S606 - the task argv, by design without a shell
 
 

@@ -110,12 +110,14 @@ def test_one_shot_runs_once_and_is_disabled(sim: Simulator, tmp_path: Path) -> N
 
 def test_dependent_job_runs_after_all_parents(sim: Simulator, tmp_path: Path) -> None:
     log = tmp_path / "order"
-    assert post(sim, {"name": "pa", "command": f"echo pa >> {log}", "retries": 0}).ok
-    assert post(sim, {"name": "pb", "command": f"echo pb >> {log}", "retries": 0,
-                      "schedule": "R1/2099-01-01T00:00:00Z/PT1H"}).ok
+    # parents start only when triggered: a parent run before the child existed does not count
+    for parent in ("pa", "pb"):
+        assert post(sim, {"name": parent, "command": f"echo {parent} >> {log}", "retries": 0,
+                          "schedule": "R1/2099-01-01T00:00:00Z/PT1H"}).ok
     r = post(sim, {"name": "child", "command": f"echo child >> {log}", "retries": 0,
                    "parents": ["pa", "pb"]}, kind="dependency")
     assert r.status_code == 204
+    assert requests.put(f"{sim.chronos_url}{V1}/job/pa", timeout=10).status_code == 204
     wait_for(lambda: job(sim, "pa")["successCount"] == 1, what="first parent")
     state = summary(sim)
     assert state["child"]["state"] == "idle" and state["child"]["status"] == "fresh"
