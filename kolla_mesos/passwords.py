@@ -149,7 +149,7 @@ def genpwd(path: str | pathlib.Path, template: str | pathlib.Path,
     existing = read_passwords(path, must_exist=False)
     passwords, generated = fill(names, existing, ssh_bits)
     write_passwords(path, passwords)
-    LOG.info("%d new values written to %s", len(generated), path)
+    LOG.debug("%d new values written to %s", len(generated), path)
     return generated
 
 

@@ -36,10 +36,11 @@ class GenPwd(Command):
     """Fill passwords.yml with strong random values for every empty key."""
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
-        """--passwords PATH, --template PATH."""
+        """[PATH] (or --passwords PATH), --template PATH."""
         parser: argparse.ArgumentParser = super().get_parser(prog_name)
-        parser.add_argument("--passwords", metavar="PATH",
+        parser.add_argument("path", nargs="?", metavar="PATH",
                             help="passwords.yml to fill (default: <config_dir>/passwords.yml).")
+        parser.add_argument("--passwords", metavar="PATH", help="same as PATH.")
         parser.add_argument("--template", metavar="PATH",
                             help="password list to fill from (default: the synced "
                             "common_templates/passwords.yml of kolla-ansible).")
@@ -47,7 +48,8 @@ class GenPwd(Command):
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
         """Write the file; print a summary."""
-        target = pathlib.Path(parsed_args.passwords or _config_dir(self.app) / "passwords.yml")
+        target = pathlib.Path(parsed_args.path or parsed_args.passwords or
+                              _config_dir(self.app) / "passwords.yml")
         template = pathlib.Path(parsed_args.template or
                                 _base_dir(self.app) / "common_templates" / "passwords.yml")
         self.app.stdout.write(run_genpwd(target, template) + "\n")

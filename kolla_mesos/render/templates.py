@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import jinja2
+import yaml
 
 from kolla_mesos.errors import ConfigError, TemplateError, VariableError
 from kolla_mesos.render import jinja_env
@@ -76,6 +77,24 @@ def list_templates(base_dir: str | pathlib.Path) -> list[TemplateInfo]:
     return [find_template(base, role, name) for role, name in sorted(names)]
 
 
+def load_task_vars(base_dir: str | pathlib.Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (role, template): the ``task_vars`` common_templates/sources.yml records (the
+    variables kolla-ansible's config tasks set when rendering that template)."""
+    path = pathlib.Path(base_dir) / "common_templates" / "sources.yml"
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path} cannot be parsed: {exc}.") from exc
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for name, svc in (data.get("services") or {}).items():
+        role = svc.get("role", name)
+        for tpl, tvars in (svc.get("task_vars") or {}).items():
+            out[(role, tpl)] = dict(tvars or {})
+    return out
+
+
 class Renderer:
     """Renders templates for the hosts of a topology with a VariableSet."""
 
@@ -93,6 +112,7 @@ class Renderer:
         self._hostvars: dict[str | None, _HostVarsMap] = {}
         self._sources: dict[pathlib.Path, str] = {}
         self._groups = {g: list(m) for g, m in topology.groups.items()}
+        self.task_vars = load_task_vars(self.base_dir)
 
     # --- contexts --------------------------------------------------------------------------
 
@@ -204,8 +224,13 @@ class Renderer:
 
     def render_template(self, role: str, name: str, host: str,
                         task_vars: Mapping[str, Any] | None = None) -> str:
-        """Render template NAME of ROLE for HOST (config/ override first)."""
+        """Render template NAME of ROLE for HOST (config/ override first).
+
+        TASK_VARS default to the ones sources.yml records for this template.
+        """
         info = find_template(self.base_dir, role, name)
+        if task_vars is None:
+            task_vars = self.task_vars.get((role, name))
         return self.render_string(self._source(info.path), host,
                                   _rel(info.path, self.base_dir), role, task_vars)
 
