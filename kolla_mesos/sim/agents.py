@@ -3,7 +3,7 @@
 File format (YAML or JSON; a top-level list is accepted too)::
 
     agents:
-      - hostname: control01        # default: the address
+      - hostname: control01        # default: agent<n> (n = 1-based position)
         address: 127.0.1.1         # default: 127.0.1.<n> (n = 1-based position)
         attributes: {rack: r1}     # Mesos text attributes, compared as strings
         cpus: 16                   # defaults: cpus 64, mem 65536, disk 1048576
@@ -11,7 +11,7 @@ File format (YAML or JSON; a top-level list is accepted too)::
         ports: "[31000-32000]"     # Mesos range syntax, or [[31000, 32000]]
         port: 0                    # this agent's HTTP port (/state, /files); 0 = ephemeral
 
-Without a file the cluster has one agent ``127.0.1.1``.  The defaults are generous on purpose:
+Without a file the cluster has one agent ``agent1`` at ``127.0.1.1``.  The defaults are generous on purpose:
 this is a test double, not a capacity model.
 """
 
@@ -115,7 +115,7 @@ def build_agents(entries: list[Any], master_id: str, source: str = "agents") -> 
         if not ip.is_loopback:
             raise ConfigError(f"{where}: 'address' {address} must be a loopback address "
                               "(127.x.y.z) so that tasks can bind it.")
-        hostname = str(entry.get("hostname", address))
+        hostname = str(entry.get("hostname", f"agent{index + 1}"))
         if not _HOSTNAME.match(hostname):
             raise ConfigError(f"{where}: 'hostname' {hostname!r} is not a valid host name.")
         if hostname in seen_hosts or address in seen_addresses:

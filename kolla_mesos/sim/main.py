@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--state-dir", required=True,
                         help="directory for sandboxes, volumes and agent overlays")
     parser.add_argument("--agents", help="YAML/JSON file with the fake agents "
-                                         "(default: one agent 127.0.1.1)")
+                                         "(default: one agent agent1 at 127.0.1.1)")
     parser.add_argument("--host", default="127.0.0.1", help="address the APIs listen on")
     parser.add_argument("--marathon-port", type=int, default=0, help="0 = ephemeral")
     parser.add_argument("--chronos-port", type=int, default=0, help="0 = ephemeral")

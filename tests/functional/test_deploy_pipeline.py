@@ -28,7 +28,7 @@ def _writes(stderr: str) -> tuple[int, int]:
 
 @pytest.fixture
 def env(tmp_path, zk_server, zk_root, sim):
-    return make_env(tmp_path, zk_server.hosts, zk_root, sim.urls)
+    return make_env(tmp_path, zk_server.hosts, zk_root, sim.urls())
 
 
 def test_deploy_status_idempotence_and_reload(env, zk_server, zk_admin):

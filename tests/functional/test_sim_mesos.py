@@ -53,7 +53,7 @@ def test_master_state_shape_and_task_lifecycle(sim: Simulator) -> None:
     assert "chronos" in names and "marathon" in names
     assert all(re.fullmatch(re.escape(state["id"]) + r"-\d{4}", f["id"]) for f in names.values())
     slave = state["slaves"][0]
-    assert slave["id"] == state["id"] + "-S0" and slave["hostname"] == "127.0.1.1"
+    assert slave["id"] == state["id"] + "-S0" and slave["hostname"] == "agent1"
     assert re.fullmatch(r"slave\(1\)@127\.0\.1\.1:\d+", slave["pid"])
     assert slave["resources"]["ports"] == "[31000-32000]" and slave["attributes"] == {}
     task = chronos_framework(state)["tasks"][0]
@@ -66,7 +66,7 @@ def test_master_state_shape_and_task_lifecycle(sim: Simulator) -> None:
     assert master_state(sim, "/master/state.json")["id"] == state["id"]
     # agent state: executor id == task id, absolute sandbox directory
     agent = requests.get(agent_url(state, task["slave_id"]) + "/state", timeout=10).json()
-    assert agent["id"] == slave["id"] and agent["hostname"] == "127.0.1.1"
+    assert agent["id"] == slave["id"] and agent["hostname"] == "agent1"
     executor = agent["frameworks"][0]["executors"][0]
     assert executor["id"] == task["id"] and executor["directory"].startswith("/")
     assert executor["tasks"][0]["executor_id"] == task["id"]
