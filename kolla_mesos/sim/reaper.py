@@ -178,7 +178,11 @@ class Reaper:
 
     def adopt_orphans(self) -> None:
         """Watch our children that carry the marker and are not watched yet."""
-        self.adopt(marked_processes(self.sim_id))
+        me = os.getpid()
+        watched = set(self.watched())
+        children = [int(n) for n in os.listdir("/proc") if n.isdigit() and int(n) not in watched
+                    and (_stat(int(n)) or ("", 0, 0))[1] == me]
+        self.adopt(p for p in children if _environ(p).get(MARKER) == self.sim_id)
 
     def _finish(self, pid: int) -> None:
         with self._idle:

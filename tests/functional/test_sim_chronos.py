@@ -187,3 +187,24 @@ def test_both_prefixes_list_and_search(sim: Simulator, prefix: str) -> None:
     assert requests.get(search, params={"name": "nova"}, timeout=10).json() == []
     assert len(requests.get(search, params={"name": "nova", "any": "db-sync"},
                             timeout=10).json()) == 1
+
+
+def test_dependent_job_waits_for_missing_parent_and_run_now_arguments(sim: Simulator) -> None:
+    url = sim.chronos_url
+    r = post(sim, {"name": "late-child", "command": "true", "parents": ["late-parent"]},
+             kind="dependency")
+    assert r.status_code == 204  # 3.x accepts it but keeps it out of the graph
+    assert requests.get(f"{url}{V1}/jobs", timeout=10).json() == []
+    assert post(sim, {"name": "late-parent", "command": "echo", "retries": 0,
+                      "schedule": "R1/2099-01-01T00:00:00Z/PT1H",
+                      "arguments": ["default"]}).ok
+    wait_for(lambda: len(requests.get(f"{url}{V1}/jobs", timeout=10).json()) == 2,
+             what="dependent job registered once its parent exists")
+    r = requests.put(f"{url}{V1}/job/late-parent", params={"arguments": "hello;world"},
+                     timeout=10)
+    assert r.status_code == 204
+    wait_for(lambda: job(sim, "late-child")["successCount"] == 1, what="child after parent")
+    parent_tasks = [t for t in sim.cluster.framework_tasks(sim.chronos.framework)[1]
+                    if t.name == "ChronosTask:late-parent"]
+    assert parent_tasks[0].id.endswith(":0:late-parent:helloworld")
+    assert (parent_tasks[0].sandbox / "stdout").read_text() == "helloworld\n"
