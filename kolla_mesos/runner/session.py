@@ -250,6 +250,11 @@ class Session:
             pass
 
 
+def acl_to_json(acl: list[ACL]) -> list[dict[str, Any]]:
+    """kazoo ACLs -> the ``runner_acl`` JSON the deployer publishes in the deployment node."""
+    return [{"scheme": a.id.scheme, "id": a.id.id, "perms": int(a.perms)} for a in acl]
+
+
 def parse_acl(raw: Any, source: str) -> list[ACL]:
     """``[{"scheme", "id", "perms"}, ...]`` -> kazoo ACLs."""
     if not isinstance(raw, list) or not raw:

@@ -26,7 +26,7 @@ from kazoo.security import make_digest_acl
 from kolla_mesos import definition, zkpaths
 from kolla_mesos.runner import identity as identity_mod
 from kolla_mesos.runner.app import Runner
-from kolla_mesos.runner.session import Session
+from kolla_mesos.runner.session import Session, acl_to_json
 
 DEPLOYER = ("deployer", "deployer-test-secret")
 RUNNER = ("runner", "runner-test-secret")
@@ -66,8 +66,7 @@ class TestDeployment:
         self.client.start(timeout=15)
         base = zkpaths.deployment(root, deployment)
         self._create(root, b"", deployer_acl())
-        meta = {"runner_acl": [{"scheme": a.id.scheme, "id": a.id.id, "perms": int(a.perms)}
-                               for a in runner_write_acl()]}
+        meta = {"runner_acl": acl_to_json(runner_write_acl())}
         self._create(base, json.dumps(meta).encode(), deployer_acl())
         for area in (zkpaths.STATUS, zkpaths.LOCKS, zkpaths.MEMBERS):
             self._create(zkpaths.join(base, area), b"", runner_write_acl())

@@ -112,3 +112,13 @@ def test_wrong_credentials_cannot_read_the_generation(rdep: TestDeployment, rdir
     log = procs.log(proc)
     assert "refused the runner's credentials" in log
     assert "not-the-password" not in log
+
+
+def test_missing_runner_acl_is_a_clear_error(rdep: TestDeployment, rdir: str,
+                                             procs: Procs) -> None:
+    rdep.publish(1, [service("svc", commands={"c": sh("true", job=True)})])
+    rdep.client.set(rdep.path(), b'{"deployment": "test"}')  # a deployer without runner_acl
+    proc = procs.start(rdep.env(rdep.write_credentials(rdir), PROJECT, "svc", "host-a",
+                                KOLLA_COMMAND="c"))
+    assert proc.wait(60) == ExitCode.REMOTE
+    assert f"The deployment node {rdep.path()} has no 'runner_acl'" in procs.log(proc)

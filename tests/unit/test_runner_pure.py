@@ -143,3 +143,18 @@ def test_child_env_and_exit_status() -> None:
                    "X": "def", "PYTHONUNBUFFERED": "1"}
     assert process.exit_status(0) == 0 and process.exit_status(3) == 3
     assert process.exit_status(-15) == 143
+
+
+def test_runner_acl_round_trip_and_errors() -> None:
+    from kazoo.security import make_digest_acl
+
+    from kolla_mesos.runner.session import acl_to_json, parse_acl
+
+    acl = [make_digest_acl("deployer", "pw", all=True),
+           make_digest_acl("runner", "pw2", read=True, write=True, create=True, delete=True)]
+    raw = acl_to_json(acl)
+    assert raw[1]["perms"] == 15 and raw[0]["id"].startswith("deployer:")
+    assert parse_acl(raw, "/kolla/d") == acl
+    for bad in ([], "x", [{"scheme": "digest", "id": "a:b"}]):
+        with pytest.raises(errors.ZookeeperError, match="'runner_acl' in /kolla/d"):
+            parse_acl(bad, "/kolla/d")
