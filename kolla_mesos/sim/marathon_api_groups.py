@@ -23,7 +23,7 @@ from kolla_mesos.sim.marathon_model import (
     parent_of,
     scaled_instances,
 )
-from kolla_mesos.sim.marathon_plan import compute_steps, revert_root
+from kolla_mesos.sim.marathon_plan import revert_root
 from kolla_mesos.sim.marathon_validate import (
     app_semantic_errors,
     group_errors,
@@ -182,9 +182,8 @@ class GroupsApi:
             else:
                 apply_group(target, group_id, raw)
             if qbool(request, "dryRun", False):
-                steps = compute_steps(self.core.root, target)
-                return Response(200, {"steps": [{"actions": [a.json() for a in s]}
-                                                for s in steps]})
+                plan = self.core.prepare(target)[0]
+                return Response(200, {"steps": plan.steps_json()})
             plan = self.core.deploy(target, qbool(request, "force", False))
         return deployment_response(self.core, plan.id, plan.version)
 

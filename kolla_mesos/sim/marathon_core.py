@@ -68,13 +68,26 @@ class MarathonCore:
 
     # --- the one mutation ----------------------------------------------------------------------
 
-    def deploy(self, target: Root, force: bool, restarts: Iterable[str] = (),
-               changed_groups: Iterable[str] = ()) -> Plan:
+    def deploy(self, target: Root, force: bool, restarts: Iterable[str] = ()) -> Plan:
         """Turn the tree into ``target`` through a deployment; the accepted plan.
 
         Call with ``scheduler.lock`` held.  ``target`` holds normalised apps without
         versions; unchanged apps keep their stored dict (and so their version and tasks).
         """
+        plan, removed, changed = self.prepare(target, restarts)
+        try:
+            self.deployments.submit(plan, force)
+        except AppLocked as locked:
+            raise HttpProblem(409, {"message": LOCKED_MESSAGE, "deployments": [
+                {"id": d} for d in locked.deployment_ids]}) from locked
+        self._record(plan.target, removed)
+        if changed:
+            self.events.publish("group_change_success", groupId=ROOT_ID, version=plan.version)
+        return plan
+
+    def prepare(self, target: Root, restarts: Iterable[str] = ()) -> tuple[Plan, set[str], bool]:
+        """Stamp versions and service ports on ``target`` and compute the plan (nothing is
+        submitted: ``dryRun`` uses this alone).  Returns (plan, removed app ids, changed)."""
         restart_set = set(restarts)
         current = self.root
         if set(target.apps) & set(g for g in target.groups if g != ROOT_ID):
@@ -84,7 +97,7 @@ class MarathonCore:
             raise problem("Object is not valid", [("/", "Dependency graph has cyclic "
                                                         "dependencies.")])
         version = self.clock.next()
-        changed = set(changed_groups)
+        changed: set[str] = set()
         for app_id, app in list(target.apps.items()):
             old = current.apps.get(app_id)
             if old is not None and app is old and app_id not in restart_set:
@@ -112,15 +125,7 @@ class MarathonCore:
         target.version = version if changed else current.version
         steps = compute_steps(current, target, restart_set)
         plan = Plan(str(uuid.uuid4()), target.version, current, target, steps)
-        try:
-            self.deployments.submit(plan, force)
-        except AppLocked as locked:
-            raise HttpProblem(409, {"message": LOCKED_MESSAGE, "deployments": [
-                {"id": d} for d in locked.deployment_ids]}) from locked
-        self._record(target, removed)
-        if changed:
-            self.events.publish("group_change_success", groupId=ROOT_ID, version=version)
-        return plan
+        return plan, removed, bool(changed)
 
     def _with_service_ports(self, app: App, old: App | None) -> App:
         old_ports = [p.get("port", 0) for p in (old or {}).get("portDefinitions", [])]

@@ -11,7 +11,8 @@ Deployments never time out, as in Marathon.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from kolla_mesos.sim.marathon_model import timestamp
@@ -20,6 +21,9 @@ from kolla_mesos.sim.marathon_scheduler import Scheduler, config_version
 from kolla_mesos.sim.marathon_tasks import ACTIVE_STATES, AppRuntime
 
 LOG = logging.getLogger(__name__)
+#: A deployment with steps stays listed at least this long (clients poll for it, as they can
+#: on a real Marathon where launching through offers takes a while).
+MIN_VISIBLE_SECONDS = 0.5
 
 
 class AppLocked(Exception):
@@ -37,6 +41,7 @@ class Deployment:
     plan: Plan
     step: int = 0
     started: bool = False
+    accepted: float = field(default_factory=time.monotonic)
 
     def current_actions(self) -> list[Action]:
         """The actions of the step in progress (none before the first step started)."""
@@ -117,7 +122,8 @@ class DeploymentManager:
         for deployment in list(self.deployments.values()):
             while deployment.plan.id in self.deployments:
                 if deployment.step >= len(deployment.plan.steps):
-                    self._finish(deployment)
+                    if time.monotonic() - deployment.accepted >= MIN_VISIBLE_SECONDS:
+                        self._finish(deployment)
                     break
                 step = deployment.plan.steps[deployment.step]
                 if not deployment.started:
