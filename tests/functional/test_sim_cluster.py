@@ -227,15 +227,31 @@ def test_isolation_gives_each_agent_its_own_files(tmp_path: Path) -> None:
     assert marked_processes(c.master_id) == []
 
 
+def test_kolla_mesos_sim_rejects_a_bad_agents_file(tmp_path: Path) -> None:
+    agents = tmp_path / "agents.yml"
+    agents.write_text("agents:\n  - {hostname: a, address: 10.1.1.1}\n")
+    done = subprocess.run([sys.executable, "-m", "kolla_mesos.sim.main", "--state-dir",
+                           str(tmp_path / "st"), "--agents", str(agents)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and done.stdout == ""
+    assert f"{agents}: agent #1: 'address' 10.1.1.1 must be a loopback address" in done.stderr
+
+
 def test_sigterm_to_kolla_mesos_sim_leaves_nothing_behind(tmp_path: Path) -> None:
     isolation = [] if _overlay_works(tmp_path) else ["--isolation"]
+    agents = tmp_path / "agents.yml"
+    agents.write_text(json.dumps({"agents": AGENTS[:2]}))
     proc = subprocess.Popen(
         [sys.executable, "-m", "kolla_mesos.sim.main", "--state-dir", str(tmp_path / "st"),
-         *isolation], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--agents", str(agents), *isolation],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         urls = json.loads(proc.stdout.readline())
         assert set(urls) == {"marathon", "chronos", "mesos"}
-        master_id = requests.get(urls["mesos"] + "/master/state", timeout=10).json()["id"]
+        state = requests.get(urls["mesos"] + "/master/state", timeout=10).json()
+        master_id = state["id"]
+        assert [s["hostname"] for s in state["slaves"]] == ["ctl1", "ctl2"]
+        assert state["slaves"][1]["attributes"] == {"role": "control"}
         for name, command in (("sleeper", "sleep 300"),
                               ("daemon", "setsid sh -c 'sleep 300 & exit 0'; sleep 300")):
             r = requests.post(urls["chronos"] + "/v1/scheduler/iso8601",
