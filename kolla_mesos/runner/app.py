@@ -49,8 +49,9 @@ class Runner:
         reader = GenerationReader(self.session, self.generation)
         defn = reader.require_definition(self.identity.project, self.identity.service)
         self.defn = defn
-        LOG.info("%s/%s on %s: generation %d", defn.project, defn.service,
-                 self.identity.hostname, self.generation)
+        LOG.info("%s/%s on %s (%s): generation %d", defn.project, defn.service,
+                 self.identity.hostname, self.identity.task_name or "no task name",
+                 self.generation)
         return reader, defn
 
     def _command_runner(self, reader: GenerationReader, defn: Definition
@@ -162,7 +163,12 @@ class Runner:
         """Wait for the daemon's readiness check (no-op without ``ready``)."""
         assert self.defn is not None and self.defn.daemon is not None
         supervisor = self.supervisor
-        membership.wait_ready(self.defn.daemon.ready, self.task_env,
+        user = self.defn.user_for(self.defn.daemon)
+
+        def run_probe(argv: list[str]) -> bool:
+            return process.probe(argv, user, self.task_env, self.cwd, 10.0)
+
+        membership.wait_ready(self.defn.daemon.ready, run_probe,
                               lambda: supervisor is not None and supervisor.alive(),
                               f"{self.defn.service} daemon")
 

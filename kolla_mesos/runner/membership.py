@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,17 +31,8 @@ def probe_tcp(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def probe_command(argv: list[str], env: Mapping[str, str], timeout: float) -> bool:
-    """True when ``argv`` exits 0 within ``timeout``."""
-    try:
-        return subprocess.run(argv, env=dict(env), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, timeout=timeout,
-                              check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def make_probe(ready: Mapping[str, Any], env: Mapping[str, str]) -> Callable[[], bool]:
+def make_probe(ready: Mapping[str, Any],
+               run_command: Callable[[list[str]], bool]) -> Callable[[], bool]:
     """A readiness probe from the definition's ``ready`` mapping."""
     if "tcp" in ready:
         host = str(ready.get("host", "127.0.0.1"))
@@ -50,18 +40,18 @@ def make_probe(ready: Mapping[str, Any], env: Mapping[str, str]) -> Callable[[],
         return lambda: probe_tcp(host, port)
     if "command" in ready:
         argv = [str(a) for a in ready["command"]]
-        return lambda: probe_command(argv, env, 10.0)
+        return lambda: run_command(argv)
     raise errors.ConfigError(
         "daemon.ready must be {\"tcp\": PORT} or {\"command\": [argv]}."
     )
 
 
-def wait_ready(ready: Mapping[str, Any] | None, env: Mapping[str, str],
+def wait_ready(ready: Mapping[str, Any] | None, run_command: Callable[[list[str]], bool],
                alive: Callable[[], bool], what: str) -> None:
     """Return once the daemon is ready; raise when it exits or the deadline passes."""
     if not ready:
         return
-    probe = make_probe(ready, env)
+    probe = make_probe(ready, run_command)
     timeout = float(ready.get("timeout", DEFAULT_READY_TIMEOUT))
     deadline = time.monotonic() + timeout
     delay = 0.02

@@ -60,9 +60,35 @@ def child_env(task_env: Mapping[str, str], cmd_env: Mapping[str, str],
     return env
 
 
+def probe(argv: list[str], user: str, task_env: Mapping[str, str], cwd: str,
+          timeout: float) -> bool:
+    """Run a readiness probe as ``user``: True when it exits 0 within ``timeout``."""
+    acct = account(user)
+    try:
+        result = subprocess.run(  # type: ignore[call-overload]
+            argv, env=child_env(task_env, {}, acct), cwd=cwd, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, timeout=timeout, check=False,
+            **drop_kwargs(acct, "the readiness probe"))
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return bool(result.returncode == 0)
+
+
 def exit_status(returncode: int) -> int:
     """Shell-style exit status: 128 + signal number for a child killed by a signal."""
     return 128 - returncode if returncode < 0 else returncode
+
+
+def drop_kwargs(acct: Account, what: str) -> dict[str, object]:
+    """Popen arguments that run a child as ``acct`` (setgroups, setgid, setuid)."""
+    if os.geteuid() == 0 and acct.uid != 0:
+        return {"user": acct.uid, "group": acct.gid, "extra_groups": list(acct.groups)}
+    if os.geteuid() not in (0, acct.uid):
+        raise errors.ConfigError(
+            f"The runner runs as uid {os.geteuid()} and cannot switch to user {acct.name!r} "
+            f"for {what}: run it as root (it drops privileges itself)."
+        )
+    return {}
 
 
 def spawn(cmd: Command, user: str, task_env: Mapping[str, str], cwd: str
@@ -71,14 +97,7 @@ def spawn(cmd: Command, user: str, task_env: Mapping[str, str], cwd: str
     acct = account(user)
     argv = cmd.argv()
     env = child_env(task_env, cmd.env_dict, acct)
-    kwargs: dict[str, object] = {}
-    if os.geteuid() == 0 and acct.uid != 0:
-        kwargs = {"user": acct.uid, "group": acct.gid, "extra_groups": list(acct.groups)}
-    elif os.geteuid() not in (0, acct.uid):
-        raise errors.ConfigError(
-            f"The runner runs as uid {os.geteuid()} and cannot switch to user {user!r} for "
-            f"{cmd.name}: run it as root (it drops privileges itself)."
-        )
+    kwargs = drop_kwargs(acct, cmd.name)
     LOG.info("Starting %s as %s: %s", cmd.name, acct.name, argv[0])
     try:
         proc: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]

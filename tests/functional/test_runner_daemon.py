@@ -172,3 +172,17 @@ def test_sigterm_while_waiting_for_dependencies(rdep: TestDeployment, rdir: str,
               lambda rec: bool(rec) and rec["state"] == "waiting")
     api.send_signal(signal.SIGTERM)
     assert api.wait(30) == 128 + signal.SIGTERM, procs.log(api)
+
+
+def test_command_readiness_probe_runs_as_the_service_user(
+        rdep: TestDeployment, rdir: str, procs: Procs, zk_admin) -> None:
+    nobody = subprocess.run(["id", "-u", "nobody"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    rdep.publish(1, [service("api", user="nobody", daemon={
+        "command": ["sleep", "60"], "inputs_hash": "a",
+        "ready": {"command": ["/bin/sh", "-c", f'test "$(id -u)" = {nobody}'],
+                  "timeout": 5}})])
+    proc = procs.start(rdep.env(rdep.write_credentials(rdir), PROJECT, "api", "host-a"))
+    wait_node(zk_admin, _member(rdep, "api", "host-a"), lambda m: m is not None)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 128 + signal.SIGTERM, procs.log(proc)  # sleep dies of SIGTERM
