@@ -63,6 +63,13 @@ class KollaMesosApp(App):
             help="Extra variable with the highest precedence (repeatable).")
         return parser
 
+    def configure_logging(self) -> None:
+        """cliff's logging, with third-party chatter (kazoo, HTTP) only at -vv and above."""
+        super().configure_logging()
+        quiet = logging.DEBUG if self.options.verbose_level >= 2 else logging.WARNING
+        for name in ("kazoo", "urllib3", "requests", "stevedore", "kolla_mesos.clients"):
+            logging.getLogger(name).setLevel(quiet)
+
     def initialize_app(self, argv: Sequence[str]) -> None:
         """Load settings once, before any command runs."""
         files = self.options.config_file

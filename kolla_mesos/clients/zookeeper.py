@@ -162,7 +162,12 @@ class Store:
         Idempotent: an existing node is only written when its data or ACL differ.
         """
         self._ensure_root()
-        data = json.dumps(dict(metadata), sort_keys=True).encode()
+        # Runners cannot read digest ids from ACLs (ZooKeeper redacts them without ADMIN), so
+        # the ACL for nodes they create is published here (docs/service-definition.md).
+        runner_acl = [{"scheme": acl.id.scheme, "id": acl.id.id, "perms": acl.perms}
+                      for acl in self._acl_for("runner")]
+        data = json.dumps({**dict(metadata), "runner_acl": runner_acl},
+                          sort_keys=True).encode()
         self._ensure_node(self.path, self._acl_for("read"), data)
         self._ensure_node(zkpaths.generations(self.root, self.deployment_id),
                           self._acl_for("read"))
