@@ -96,7 +96,7 @@ class Reaper:
 
     def __init__(self, sim_id: str) -> None:
         self.sim_id = sim_id
-        self.lock = threading.Lock()  # held by spawners around fork+watch
+        self.lock = threading.RLock()  # held by spawners around fork+watch
         self._selector = selectors.DefaultSelector()
         self._watched: dict[int, tuple[int, ExitCallback | None]] = {}
         self._remembered: dict[int, int] = {}
@@ -214,7 +214,7 @@ class Reaper:
                 try:
                     self.adopt_orphans()
                     self.sweep()
-                except OSError:
+                except Exception:  # noqa: BLE001 - the reaper thread must survive
                     LOG.exception("orphan scan failed")
             for key, _ in events:
                 if key.data is None:
