@@ -181,14 +181,16 @@ PORT_MAPPING = obj({"containerPort": PORT, "hostPort": PORT, "servicePort": PORT
                     "name": string(pattern=_PORT_NAME), "labels": LABELS,
                     "networkNames": array(string(1))})
 VOLUME = obj({"containerPath": string(1), "hostPath": string(1),
-              "mode": string(enum=("RO", "RW")), "persistent": obj({"size": PORT_FREE_INT}),
+              "mode": string(enum=("RO", "RW")),
+              "persistent": obj({"size": PORT_FREE_INT}, required=("size",)),
               "external": obj({"size": PORT_FREE_INT, "name": string(), "provider": string()})})
 DOCKER = obj({"image": string(1), "forcePullImage": boolean, "privileged": boolean,
               "network": string(enum=("BRIDGE", "HOST", "NONE", "USER")),
               "parameters": array(obj({"key": string(1), "value": string()},
                                       required=("key", "value"))),
               "portMappings": array(PORT_MAPPING), "credential": anything,
-              "pullConfig": obj({"secret": string(1)}, required=("secret",))})
+              "pullConfig": obj({"secret": string(1)}, required=("secret",))},
+             required=("image",))
 CONTAINER = obj({"type": string(enum=("MESOS", "DOCKER")), "docker": DOCKER,
                  "volumes": array(VOLUME), "portMappings": array(PORT_MAPPING),
                  "linuxInfo": anything, "appc": anything})
