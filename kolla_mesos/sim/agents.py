@@ -11,8 +11,8 @@ File format (YAML or JSON; a top-level list is accepted too)::
         ports: "[31000-32000]"     # Mesos range syntax, or [[31000, 32000]]
         port: 0                    # this agent's HTTP port (/state, /files); 0 = ephemeral
 
-Without a file the cluster has one agent ``agent1`` at ``127.0.1.1``.  The defaults are generous on purpose:
-this is a test double, not a capacity model.
+Without a file the cluster has one agent ``agent1`` at ``127.0.1.1``.  The defaults are
+generous on purpose: this is a test double, not a capacity model.
 """
 
 from __future__ import annotations
