@@ -67,7 +67,8 @@ class KollaMesosApp(App):
         """cliff's logging, with third-party chatter (kazoo, HTTP) only at -vv and above."""
         super().configure_logging()
         quiet = logging.DEBUG if self.options.verbose_level >= 2 else logging.WARNING
-        for name in ("kazoo", "urllib3", "requests", "stevedore", "kolla_mesos.clients"):
+        for name in ("kazoo", "urllib3", "requests", "stevedore", "marathon",
+                     "kolla_mesos.clients"):
             logging.getLogger(name).setLevel(quiet)
 
     def initialize_app(self, argv: Sequence[str]) -> None:

@@ -52,11 +52,12 @@ class Deploy(Lister):
                                 keep_generations=conf.kolla.keep_generations,
                                 created_by=clients.identity())
             report = deployer.deploy(plan)
-        gen = report.generation
+        previous = report.previous_generation
+        state = "unchanged" if report.diff.empty else (
+            f"previous {previous}" if previous is not None else "first generation")
         sys.stderr.write(
-            f"Deployment {plan.deployment_id}: generation {gen} "
-            f"({'unchanged' if report.diff.empty else f'previous {report.previous_generation}'}"
-            f"), {report.zk_writes} ZooKeeper writes, {report.http_writes} API writes.\n")
+            f"Deployment {plan.deployment_id}: generation {report.generation} ({state}), "
+            f"{report.zk_writes} ZooKeeper writes, {report.http_writes} API writes.\n")
         rows = [tuple(r[c] for c in DEPLOY_COLUMNS) for r in report.rows]
         return DEPLOY_COLUMNS, rows
 
