@@ -119,7 +119,9 @@ class Deployer:
             self.progress.note("no changes: configuration, apps and jobs are up to date")
             self._wait(plan, None, live)
             return self._report(plan, live.generation, live.generation, changes, live)
-        with self.clients.store.deploy_lock():
+        # A deployer killed while holding the lock keeps it until its session expires (one
+        # session timeout): wait a little longer than that before reporting a conflict.
+        with self.clients.store.deploy_lock(timeout=2 * self.clients.store.timeout + 5):
             live, changes = self.plan_diff(plan)  # re-read under the lock
             previous = live.generation
             generation = previous

@@ -107,3 +107,36 @@ def test_bad_input_is_one_sentence(env, tmp_path):
     assert proc.returncode == 3
     assert "ghost" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_killed_deployer_converges_on_rerun(env, zk_admin):
+    import subprocess
+    import threading
+
+    from tests.functional.deploy_helpers import BIN
+
+    current = zkpaths.current(env.zk_root, env.deployment_id)
+    switched = threading.Event()
+    zk_admin.ensure_path(env.zk_root)
+
+    def watch(data, stat):
+        if data:
+            switched.set()
+
+    zk_admin.DataWatch(current, watch)
+    cmd = [str(BIN / "kolla-mesos"), "--config-file", str(env.conf),
+           "-e", f"store_port={env.store_port}", "-e", f"web_port={env.web_port}", "deploy"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert switched.wait(120), "the deployer never switched current"
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    # re-run: it converges (jobs done, apps healthy), and then a third run is a no-op
+    again = env.run("deploy")
+    assert again.returncode == 0, again.stderr
+    status = {row["service"]: row for row in env.json("status")}
+    assert status["web"]["healthy"] == 1 and status["store"]["healthy"] == 1
+    assert status["migrate"]["last job result"] == "success"
+    third = env.run("deploy")
+    assert _writes(third.stderr) == (0, 0)
