@@ -12,6 +12,13 @@ This is the core that the Marathon and Chronos services build on.  Interface (st
     cluster.exec_in_task(task.id, "test -f /x", timeout=5.0)   # ExecResult(returncode, output)
     cluster.shutdown()                                 # nothing keeps running
 
+Lookups: ``cluster.agents`` (list of :class:`Agent`), ``agent(id|hostname|address)``,
+``task(task_id)`` (active or remembered), ``tasks(framework=None)`` (active),
+``framework_tasks(fw)`` (active, completed snapshot), ``usage()`` (per agent id),
+``agent_endpoints`` (agent id -> ``address:port`` of its HTTP API).  Between tests:
+``reset(wipe_volumes=False)``; ``stop_all(timeout)`` kills every task and waits;
+``flush_events()`` waits until queued updates were delivered.
+
 Status updates (``TASK_STAGING``, ``TASK_RUNNING``, then one of ``TASK_FINISHED``,
 ``TASK_FAILED``, ``TASK_KILLED``) reach ``on_status(task, update)`` in order, from one event
 thread of the cluster; resources of a finished task are already released when its terminal
