@@ -108,13 +108,15 @@ class CommandRunner:
         ident = self.session.identity
         lock = self.session.client.Lock(
             zkpaths.lock(ident.zk_root, ident.deployment, service, cmd.name), self.host)
+        # The holder may be running the command: allow its timeout on top of the wait.
+        lock_timeout = self.defn.dependency_timeout + float(cmd.timeout or 0)
         try:
-            acquired = lock.acquire(timeout=self.defn.dependency_timeout)
+            acquired = lock.acquire(timeout=lock_timeout)
         except LockTimeout:
             acquired = False
         if not acquired:
             message = (f"Could not take lock of run_once command {service}/{cmd.name} within "
-                       f"{self.defn.dependency_timeout:g} s (held by "
+                       f"{lock_timeout:g} s (held by "
                        f"{', '.join(lock.contenders()[:1]) or 'unknown'}).")
             self.book.write(service, cmd.name, key, status.FAILED, message=message)
             raise errors.DeadlineExceeded(message)

@@ -232,7 +232,10 @@ class Supervisor:
             self.children.add(new)
             with self._cond:
                 self._proc = new
+                stopping = self._stopping
             self.restarts += 1
+            if stopping:  # SIGTERM arrived during the restart: it was meant for this one too
+                terminate(new)
             return True
         finally:
             with self._cond:

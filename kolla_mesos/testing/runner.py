@@ -137,9 +137,10 @@ def runner_process(env: Mapping[str, str], cwd: str, log_path: str,
     full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
     log = open(log_path, "ab")  # noqa: SIM115 - owned by the child
     try:
+        # Its own session, so a test can kill the runner and its children as one group.
         return subprocess.Popen([sys.executable, "-m", "kolla_mesos.runner.main"], env=full,
                                 cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, start_new_session=True)
     finally:
         log.close()
 

@@ -72,12 +72,11 @@ class Procs:
         raise KeyError(proc)
 
     def cleanup(self) -> None:
-        """Kill whatever still runs."""
+        """Kill whatever still runs: each runner with its children (its process group)."""
         for proc, _log in self.started:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGKILL)
-                proc.wait(10)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 @pytest.fixture(name="procs")
@@ -139,6 +138,24 @@ def wait_node(client: KazooClient, path: str, predicate: Callable[[Any], bool],
     if not found.wait(timeout):
         raise AssertionError(f"{path} did not reach the expected state within {timeout} s")
     return box[0]
+
+
+def wait_children(client: KazooClient, path: str, count: int, timeout: float = 20.0
+                  ) -> list[str]:
+    """Wait (with a children watch) until ``path`` has at least ``count`` children."""
+    changed = threading.Event()
+
+    def wake(_event: Any) -> None:
+        changed.set()
+
+    while True:
+        changed.clear()
+        children = client.get_children(path, watch=wake) if client.exists(path, watch=wake) \
+            else []
+        if len(children) >= count:
+            return list(children)
+        if not changed.wait(timeout):
+            raise AssertionError(f"{path} has {children}, expected {count} children")
 
 
 def wait_file_lines(path: str, count: int, proc: subprocess.Popen[bytes] | None = None,

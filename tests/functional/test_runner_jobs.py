@@ -17,6 +17,8 @@ from tests.functional.runner_helpers import (  # noqa: F401
     fixture_rdir,
     service,
     sh,
+    wait_children,
+    wait_node,
 )
 
 
@@ -122,3 +124,32 @@ def test_missing_runner_acl_is_a_clear_error(rdep: TestDeployment, rdir: str,
                                 KOLLA_COMMAND="c"))
     assert proc.wait(60) == ExitCode.REMOTE
     assert f"The deployment node {rdep.path()} has no 'runner_acl'" in procs.log(proc)
+
+
+def test_second_host_waits_for_the_lock_holder_then_skips(
+        rdep: TestDeployment, rdir: str, procs: Procs, zk_admin) -> None:
+    out = os.path.join(rdir, "ran")
+    gate = os.path.join(rdir, "gate")
+    # The first host's command blocks until the test opens the gate (a fifo), longer than
+    # dependency_timeout: the second host must keep waiting for the lock (the command's own
+    # timeout is added), then find the command done and skip it.
+    os.mkfifo(gate)
+    rdep.publish(1, [service("svc", dependency_timeout=1, commands={
+        "sync": sh(f"read line < {gate}; echo $KOLLA_HOSTNAME >> {out}", job=True,
+                   run_once=True, inputs_hash="h", timeout=60)})])
+    creds = rdep.write_credentials(rdir)
+    first = procs.start(rdep.env(creds, PROJECT, "svc", "host-a", KOLLA_COMMAND="sync"))
+    record = zkpaths.status(rdep.root, rdep.deployment, "svc", "sync", "h")
+    wait_node(zk_admin, f"{record}/host-a", lambda rec: bool(rec) and rec["state"] == "running")
+    second = procs.start(rdep.env(creds, PROJECT, "svc", "host-b", KOLLA_COMMAND="sync"))
+    wait_node(zk_admin, f"{record}/host-b", lambda rec: bool(rec) and rec["state"] == "waiting")
+    lock = zkpaths.lock(rdep.root, rdep.deployment, "svc", "sync")
+    contenders = [zk_admin.get(f"{lock}/{c}")[0] for c in wait_children(zk_admin, lock, 2)]
+    assert sorted(contenders) == [b"host-a", b"host-b"]  # lock nodes name their hosts
+    with open(gate, "w") as handle:
+        handle.write("go\n")
+    assert first.wait(60) == 0, procs.log(first)
+    assert second.wait(60) == 0, procs.log(second)
+    with open(out) as handle:
+        assert handle.read() == "host-a\n"
+    assert zk_admin.get_children(record) == ["host-a"]  # the skipper removed its record
