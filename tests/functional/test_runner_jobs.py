@@ -153,3 +153,19 @@ def test_second_host_waits_for_the_lock_holder_then_skips(
     with open(out) as handle:
         assert handle.read() == "host-a\n"
     assert zk_admin.get_children(record) == ["host-a"]  # the skipper removed its record
+
+
+def test_definition_env_over_task_env_and_argv_without_shell(
+        rdep: TestDeployment, rdir: str, procs: Procs) -> None:
+    out = os.path.join(rdir, "env")
+    code = ("import os, sys; open(sys.argv[1], 'w').write("
+            "'|'.join([os.environ['A'], os.environ['B'], sys.argv[2]]))")
+    rdep.publish(1, [service("svc", commands={"show": {
+        "command": ["/usr/bin/python3", "-c", code, out, "$B; echo not-a-shell"],
+        "env": {"B": "from-definition"}, "job": True}})])
+    env = rdep.env(rdep.write_credentials(rdir), PROJECT, "svc", "host-a",
+                   KOLLA_COMMAND="show", A="from-task", B="from-task")
+    proc = procs.start(env)
+    assert proc.wait(60) == 0, procs.log(proc)
+    with open(out) as handle:
+        assert handle.read() == "from-task|from-definition|$B; echo not-a-shell"

@@ -48,3 +48,16 @@ def test_unwritable_destination_is_a_clear_error(tmp_path: Path) -> None:
     defn = _defn({"dest": str(tmp_path / "file" / "c.conf")})
     with pytest.raises(errors.ConfigError, match=f"Cannot write {tmp_path}/file/c.conf"):
         files.materialize(files.build_fileset(defn, {"c.conf": b"x"}), str(tmp_path))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_owner_and_group_are_applied(tmp_path: Path) -> None:
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    defn = _defn({"dest": "c.conf", "owner": "nobody", "group": str(nobody.pw_gid),
+                  "mode": "0400"})
+    files.materialize(files.build_fileset(defn, {"c.conf": b"x"}), str(tmp_path))
+    st = (tmp_path / "c.conf").stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == \
+        (nobody.pw_uid, nobody.pw_gid, 0o400)
