@@ -80,6 +80,7 @@ class Scheduler:
         self.lock = threading.RLock()
         self._wake = threading.Event()
         self._updates: queue.SimpleQueue[tuple[str, str, str]] = queue.SimpleQueue()
+        self._pending: list[tuple[AppRuntime, TaskRecord, App]] = []
         self.root = Root(version=timestamp(clock()))
         self.runtimes: dict[str, AppRuntime] = {}
         self.tasks: dict[str, TaskRecord] = {}
@@ -113,11 +114,10 @@ class Scheduler:
         while not self._stopped.is_set():
             self._wake.wait(_TICK_SECONDS)
             self._wake.clear()
-            with self.lock:
-                try:
-                    self.run_round()
-                except Exception:  # noqa: BLE001 - keep the scheduler alive, log the bug
-                    LOG.exception("marathon scheduler round failed")
+            try:
+                self.run_round()
+            except Exception:  # noqa: BLE001 - keep the scheduler alive, log the bug
+                LOG.exception("marathon scheduler round failed")
 
     def run_round(self) -> None:
         """Apply queued status updates, advance deployments, reconcile every app."""
@@ -127,6 +127,7 @@ class Scheduler:
             for app_id in list(self.runtimes):
                 self._reconcile(self.runtimes[app_id])
             self._drain_updates()
+        self._launch_pending()
 
     def _drain_updates(self) -> None:
         while True:
@@ -183,23 +184,40 @@ class Scheduler:
                               version=app["version"], config_version=config_version(app),
                               staged_at=now)
             task.service_ports = [int(p.get("port", 0)) for p in app.get("portDefinitions", [])]
+            task.health = [HealthResult(instance_id) for _ in app.get("healthChecks", [])]
             rt.tasks[task_id] = task
             self.tasks[task_id] = task
-            try:
-                result = self.backend.launch(task_id, app)
-            except Exception as exc:  # noqa: BLE001 - a launch failure is a task failure
-                LOG.warning("cannot launch a task of %s: %s", app["id"], exc)
-                result = Rejected(str(exc), [])
-            if isinstance(result, Rejected):
-                rt.tasks.pop(task_id, None)
-                self.tasks.pop(task_id, None)
-                rt.last_reject = result
-                return
-            task.host, task.slave_id = result.host, result.agent_id
-            task.address, task.ports = result.address, list(result.ports)
-            task.health = [HealthResult(instance_id) for _ in app.get("healthChecks", [])]
-            rt.last_reject = None
-        rt.queued_since = None
+            self._pending.append((rt, task, app))
+
+    def _launch_pending(self) -> None:
+        """Start the tasks decided in the last round, without holding the lock (process
+        creation is slow; API requests must not wait for it)."""
+        pending, self._pending = self._pending, []
+        rejected: set[int] = set()
+        for rt, task, app in pending:
+            if id(rt) in rejected:
+                result: Launched | Rejected = Rejected("an earlier task did not fit", [])
+            else:
+                try:
+                    result = self.backend.launch(task.id, app)
+                except Exception as exc:  # noqa: BLE001 - a launch failure is a task failure
+                    LOG.warning("cannot launch a task of %s: %s", app["id"], exc)
+                    result = Rejected(str(exc), [])
+            with self.lock:
+                if isinstance(result, Rejected):
+                    rt.tasks.pop(task.id, None)
+                    self.tasks.pop(task.id, None)
+                    if id(rt) not in rejected:
+                        rt.last_reject = result
+                    rejected.add(id(rt))
+                    continue
+                task.host, task.slave_id = result.host, result.agent_id
+                task.address, task.ports = result.address, list(result.ports)
+                rt.last_reject = None
+                if not any(t.host == "" for t in rt.tasks.values() if t is not task):
+                    rt.queued_since = None
+                if task.kill_requested or self.tasks.get(task.id) is not task:
+                    self.backend.kill(task.id, 0.0)
 
     def kill_task(self, task: TaskRecord, reason: str | None) -> None:
         """Ask the backend to kill ``task`` (``reason`` set = counts as a failure)."""
