@@ -1,0 +1,209 @@
+"""The shipped deployment files: they render for the sample topologies, their service
+sections are valid definitions, their apps and jobs are what Marathon and Chronos accept, and
+no secret reaches a command line, an app or a job."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kolla_mesos import definition
+from kolla_mesos.plan.build import PlanSettings, find_deployment_files, load_profile
+from kolla_mesos.plan.loader import PlanInputs, load_plan
+from kolla_mesos.plan.model import Plan
+from kolla_mesos.sim import chronos_jobs, marathon_validate
+
+REPO = Path(__file__).resolve().parents[2]
+ETC = REPO / "etc" / "kolla-mesos"
+DEPLOYMENT_FILES = REPO / "deployment_files"
+MINIMAL = ["mariadb", "memcached", "rabbitmq", "keystone"]
+SECRETS = {"database_password": "db-secret-8c1f", "keystone_admin_password": "admin-secret-51a7",
+           "keystone_database_password": "ksdb-secret-0e2b", "rabbitmq_password": "rmq-secret-7d3c",
+           "rabbitmq_cluster_cookie": "cookie-secret-4a9d",
+           "mariadb_monitor_password": "monitor-secret-9b6e"}
+
+
+def _inputs(tmp_path: Path, topology: str) -> PlanInputs:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    shutil.copy(ETC / "globals.yml", etc / "globals.yml")
+    shutil.copy(ETC / topology, etc / "topology.yml")
+    passwords = yaml.safe_load((ETC / "passwords.yml").read_text()) or {}
+    passwords = {key: f"{key}-value" for key in passwords} | SECRETS
+    (etc / "passwords.yml").write_text(yaml.safe_dump(passwords))
+    os.chmod(etc / "passwords.yml", 0o600)
+    settings = PlanSettings("t1", "minimal", "127.0.0.1:2181", "/kolla", "/kolla",
+                            "/etc/kolla-mesos/runner.cred", ("kolla-mesos-start",))
+    return PlanInputs(REPO, etc, settings, {})
+
+
+@pytest.fixture(scope="module", params=["topology-single.yml", "topology.yml"])
+def plan(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    return load_plan(_inputs(tmp_path_factory.mktemp("plan"), request.param))
+
+
+def test_profiles_name_services():
+    profiles = yaml.safe_load((DEPLOYMENT_FILES / "profiles.yml").read_text())
+    assert load_profile(DEPLOYMENT_FILES, "minimal") == MINIMAL
+    assert {"minimal", "default", "full"} <= set(profiles)
+    for name, services in profiles.items():
+        assert services and all(isinstance(s, str) for s in services), name
+    assert set(profiles["minimal"]) <= set(profiles["default"]) <= set(profiles["full"])
+    assert set(MINIMAL) <= set(find_deployment_files(DEPLOYMENT_FILES))
+
+
+def test_every_service_renders_and_its_definition_validates(plan: Plan):
+    assert [s.service for s in plan.services] == MINIMAL
+    for svc in plan.services:
+        raw = svc.definition.to_json()
+        for cmd in [*raw["commands"].values(), raw["daemon"]]:
+            if cmd is not None:
+                cmd["inputs_hash"] = "0" * 64
+        again = definition.from_json(json.loads(json.dumps(raw)), source=svc.service)
+        assert again.dumps() == definition.from_json(raw).dumps()
+        assert svc.definition.daemon is not None, svc.service
+        assert svc.definition.daemon.ready, svc.service
+
+
+def test_apps_are_valid_marathon_apps(plan: Plan):
+    for app in plan.apps():
+        marathon_validate.check_app(json.loads(json.dumps(app)))
+        assert app["healthChecks"], app["id"]
+        assert app["upgradeStrategy"]["maximumOverCapacity"] == 0
+        assert ["hostname", "UNIQUE"] in app["constraints"]
+
+
+def test_apps_validate_against_marathons_published_schema(plan: Plan):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema_path = REPO.parent / "shared/reference/marathon/schema/AppDefinition.json"
+    if not schema_path.is_file():
+        pytest.skip(f"{schema_path} is not beside this clone")
+    schema = json.loads(schema_path.read_text())
+    validator = jsonschema.Draft4Validator(schema)    # the schema's own dialect
+    for app in plan.apps():
+        problems = [f"{'/'.join(map(str, e.path))}: {e.message}"
+                    for e in validator.iter_errors(json.loads(json.dumps(app)))]
+        assert not problems, (app["id"], problems)
+
+
+def test_jobs_are_valid_chronos_jobs(plan: Plan):
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    jobs = plan.jobs()
+    assert {j.command for j in jobs} == {"create_db", "create_user", "db_sync", "fernet_setup",
+                                         "bootstrap"}
+    for job in jobs:
+        body = {**job.body, "schedule": "R1//PT1M"}
+        parsed = chronos_jobs.parse_job(body, dependent=False, legacy=False, now=now)
+        chronos_jobs.validate_new(parsed, legacy=False, now=now)
+
+
+def _argvs(plan: Plan) -> list[list[str]]:
+    out = []
+    for svc in plan.services:
+        for cmd in [*svc.definition.commands, svc.definition.daemon]:
+            if cmd is not None:
+                out.append(cmd.argv())
+    return out
+
+
+def test_no_secret_on_a_command_line_or_in_app_or_job_json(plan: Plan):
+    public = json.dumps(plan.group_json()) + json.dumps([j.body for j in plan.jobs()])
+    public += json.dumps(_argvs(plan))
+    for key, secret in SECRETS.items():
+        assert secret not in public, key
+    # ... while they do reach the files that need them (and the bootstrap's environment).
+    keystone = plan.service("keystone")
+    files = {f.name: f.content.decode() for f in keystone.files}
+    assert SECRETS["keystone_database_password"] in files["keystone.conf"]
+    assert SECRETS["database_password"] in files["db-admin.cnf"]
+    boot = keystone.definition.command("bootstrap")
+    assert boot.env_dict == {"OS_BOOTSTRAP_PASSWORD": SECRETS["keystone_admin_password"]}
+    for name in ("db-admin.cnf", "keystone-db-user.sql"):
+        spec = keystone.definition.files_dict[name]
+        assert (spec.owner, spec.mode) == ("root", "0600")
+
+
+def test_named_volumes_are_stable(plan: Plan):
+    volumes = {}
+    for app in plan.apps():
+        for param in app["container"]["docker"].get("parameters", []):
+            name, path = param["value"].split(":")[:2]
+            volumes[path] = name
+    assert volumes["/var/lib/mysql"] == "mariadb"
+    assert volumes["/var/lib/rabbitmq/"] == "rabbitmq"
+    assert volumes["/etc/keystone/fernet-keys"] == "keystone_fernet_tokens"
+    for job in plan.jobs():
+        for volume in job.body["container"]["volumes"]:
+            assert not volume["hostPath"].startswith("/"), job.name
+
+
+def test_shell_scripts_parse(plan: Plan, tmp_path: Path):
+    scripts = [(svc.service, f) for svc in plan.services for f in svc.files
+               if f.name.endswith(".sh")]
+    assert len(scripts) >= 4
+    for service, rendered in scripts:
+        for host in ["", *(h for h, _ in rendered.host_variants)]:
+            path = tmp_path / f"{service}-{rendered.name}-{host or 'common'}"
+            path.write_bytes(rendered.for_host(host) if host else rendered.content)
+            proc = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+            assert proc.returncode == 0, (path.name, proc.stderr)
+
+
+def _three_controller_plan(tmp_path: Path) -> Plan:
+    return load_plan(_inputs(tmp_path, "topology.yml"))
+
+
+def test_galera_cluster_of_the_topology_group(tmp_path: Path):
+    plan = _three_controller_plan(tmp_path)
+    mariadb = plan.service("mariadb")
+    assert mariadb.hosts == ("ctl1", "ctl2", "ctl3")
+    assert mariadb.app is not None and mariadb.app["instances"] == 3
+    # Marathon keeps ceil(3 * capacity) == 2 nodes healthy: one node restarts at a time.
+    assert math.ceil(3 * mariadb.app["upgradeStrategy"]["minimumHealthCapacity"]) == 2
+    galera = next(f for f in mariadb.files if f.name == "galera.cnf")
+    for host, address in (("ctl1", "10.0.0.11"), ("ctl2", "10.0.0.12"), ("ctl3", "10.0.0.13")):
+        text = galera.for_host(host).decode()
+        assert f"wsrep_node_address={address}:4567" in text
+        assert "gcomm://10.0.0.11:4567,10.0.0.12:4567,10.0.0.13:4567" in text
+        start = next(f for f in mariadb.files if f.name == "mariadb-start.sh")
+        peers = start.for_host(host).decode()
+        assert f"/dev/tcp/{address}/" not in peers          # a node never probes itself
+    boot = mariadb.definition.command("bootstrap")
+    assert boot.run_once and not boot.job
+    dep = mariadb.definition.daemon.dependencies if mariadb.definition.daemon else ()
+    assert [d.path for d in dep] == ["mariadb/bootstrap"]
+
+
+def test_rabbitmq_cluster_has_stable_node_names(tmp_path: Path):
+    plan = _three_controller_plan(tmp_path)
+    rabbitmq = plan.service("rabbitmq")
+    conf = next(f for f in rabbitmq.files if f.name == "rabbitmq.conf").content.decode()
+    for i, host in enumerate(("ctl1", "ctl2", "ctl3")):
+        assert f"cluster_formation.classic_config.nodes.{i} = rabbit@{host}" in conf
+    env = next(f for f in rabbitmq.files if f.name == "rabbitmq-env.conf")
+    assert b"RABBITMQ_NODENAME=rabbit@ctl2" in env.for_host("ctl2")
+    cookie = rabbitmq.definition.files_dict["erlang.cookie"]
+    assert (cookie.dest, cookie.owner, cookie.mode) == ("/var/lib/rabbitmq/.erlang.cookie",
+                                                        "rabbitmq", "0400")
+
+
+def test_keystone_jobs_depend_in_kollas_order(tmp_path: Path):
+    plan = _three_controller_plan(tmp_path)
+    keystone = plan.service("keystone").definition
+    deps: dict[str, Any] = {c.name: [d.path for d in c.dependencies] for c in keystone.commands}
+    assert deps == {"create_db": ["mariadb/daemon"], "create_user": ["keystone/create_db"],
+                    "db_sync": ["keystone/create_user"], "fernet_setup": [],
+                    "bootstrap": ["keystone/db_sync", "memcached/daemon"]}
+    assert keystone.daemon is not None
+    assert {d.path for d in keystone.daemon.dependencies} == {
+        "keystone/bootstrap", "keystone/fernet_setup", "memcached/daemon"}
+    assert all(c.job and c.run_once for c in keystone.commands)
