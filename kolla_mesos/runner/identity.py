@@ -50,6 +50,17 @@ def _app_id_parts(app_id: str) -> tuple[str, str, str] | None:
     return None
 
 
+def command_from_job_name(job_name: str, deployment: str, service: str) -> str | None:
+    """``<deployment>-<service>-<command>-<hash8>`` (DESIGN section 6) -> command, else None."""
+    prefix = f"{deployment}-{service}-"
+    if not job_name.startswith(prefix):
+        return None
+    command, sep, short_hash = job_name[len(prefix):].rpartition("-")
+    if not sep or not command or len(short_hash) != 8:
+        return None
+    return command
+
+
 def _default_address(env: Mapping[str, str]) -> str:
     for key in ("KOLLA_ADDRESS", "LIBPROCESS_IP", "HOST"):
         if env.get(key):
@@ -62,8 +73,8 @@ def from_env(env: Mapping[str, str]) -> Identity:
 
     ``KOLLA_DEPLOYMENT``, ``KOLLA_PROJECT`` and ``KOLLA_SERVICE`` win; otherwise they are
     taken from ``MARATHON_APP_ID`` (``/<root>/<deployment>/<project>/<service>``).
-    ``KOLLA_COMMAND`` selects job mode (Chronos); ``CHRONOS_JOB_NAME`` only names the task
-    in log lines.
+    ``KOLLA_COMMAND`` selects job mode (Chronos); without it the command is taken from
+    ``CHRONOS_JOB_NAME`` (``<deployment>-<service>-<command>-<hash8>``) when that parses.
     """
     from_app = _app_id_parts(env.get("MARATHON_APP_ID", "")) or ("", "", "")
     values = {
@@ -84,7 +95,8 @@ def from_env(env: Mapping[str, str]) -> Identity:
             zkpaths.check_name(key, values[key])
         except ValueError as exc:
             raise errors.ConfigError(f"Environment variable {exc}.") from exc
-    command = env.get("KOLLA_COMMAND") or None
+    command = env.get("KOLLA_COMMAND") or command_from_job_name(
+        env.get("CHRONOS_JOB_NAME", ""), values["KOLLA_DEPLOYMENT"], values["KOLLA_SERVICE"])
     if command is not None:
         try:
             zkpaths.check_name("KOLLA_COMMAND", command)

@@ -158,3 +158,13 @@ def test_runner_acl_round_trip_and_errors() -> None:
     for bad in ([], "x", [{"scheme": "digest", "id": "a:b"}]):
         with pytest.raises(errors.ZookeeperError, match="'runner_acl' in /kolla/d"):
             parse_acl(bad, "/kolla/d")
+
+
+def test_job_command_from_chronos_job_name() -> None:
+    ident = identity.from_env({**BASE_ENV, "CHRONOS_JOB_NAME": "d1-api-db_sync-0a1b2c3d"})
+    assert ident.job_mode and ident.command == "db_sync"
+    assert identity.command_from_job_name("d1-api-bootstrap-x-0a1b2c3d", "d1", "api") == \
+        "bootstrap-x"
+    assert identity.command_from_job_name("d1-other-c-0a1b2c3d", "d1", "api") is None
+    assert identity.command_from_job_name("d1-api-0a1b2c3d", "d1", "api") is None
+    assert not identity.from_env({**BASE_ENV, "CHRONOS_JOB_NAME": "unrelated"}).job_mode
