@@ -50,7 +50,7 @@ class AnsibleRenderer:
         from ansible.vars.hostvars import HostVars
         from ansible.vars.manager import VariableManager
 
-        pl.init_plugin_loader()
+        pl.init_plugin_loader([str(pathlib.Path(__file__).parent / "data")])
         pl.filter_loader.add_directory(str(_filter_plugin_dir()))
         self.base_dir = base_dir
         self.variables = variables
@@ -102,6 +102,9 @@ class AnsibleRenderer:
         all_vars.update(vm._extra_vars)
         all_vars["role_name"] = role
         src = find_template(self.base_dir, role, name).path.read_text()
-        templar = Templar(loader=self.loader, variables=all_vars)
+        dirs = [str(self.base_dir / "config" / role / "templates"),
+                str(self.base_dir / "common_templates" / "roles" / role / "templates")]
+        templar = Templar(loader=self.loader).copy_with_new_env(
+            searchpath=dirs, available_variables=all_vars)
         out = templar.template(trust_as_template(src), escape_backslashes=False)
         return "" if out is None else str(out)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import itertools
 import json
 import ntpath
 import posixpath
@@ -184,6 +185,16 @@ def symmetric_difference(a: Iterable[Any], b: Iterable[Any]) -> list[Any]:
     return unique([x for x in al if x not in bl] + [x for x in bl if x not in al])
 
 
+def zip_lists(*lists: Iterable[Any]) -> list[tuple[Any, ...]]:
+    """``zip``: a list of tuples (Ansible returns a list, not an iterator)."""
+    return list(zip(*lists, strict=False))
+
+
+def zip_longest(*lists: Iterable[Any], fillvalue: Any = None) -> list[tuple[Any, ...]]:
+    """``zip_longest``."""
+    return list(itertools.zip_longest(*lists, fillvalue=fillvalue))
+
+
 def regex_replace(value: Any = "", pattern: str = "", replacement: str = "",
                   ignorecase: bool = False, multiline: bool = False, count: int = 0) -> str:
     """``regex_replace``."""
@@ -276,8 +287,13 @@ def ipaddr(value: Any, query: str = "") -> Any:
         iface = ipaddress.ip_interface(text)
     except ValueError:
         return False
-    if query in ("", "address"):
-        return str(iface.ip) if query else text
+    if query == "":
+        return text
+    if query == "address":
+        net = iface.network
+        if net.num_addresses == 1 or iface.ip != net.network_address:
+            return str(iface.ip)
+        return False
     raise FilterError(f"ipaddr query '{query}' is not supported.")
 
 
@@ -482,6 +498,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "select_services_enabled_and_mapped_to_host": select_services_enabled_and_mapped_to_host,
     "extract_haproxy_services": extract_haproxy_services,
     "database_shards_info": database_shards_info, "version_compare": version_compare,
+    "zip": zip_lists, "zip_longest": zip_longest,
 }
 
 TESTS: dict[str, Callable[..., Any]] = {

@@ -106,7 +106,8 @@ class KollaEnvironment(jinja2.nativetypes.NativeEnvironment):
         self.filters.update(filters.all_filters())
         self.tests.update(filters.all_tests())
         self.globals.update(range=range, omit=OMIT, lookup=_lookup, query=_query, q=_query)
-        self._cache: dict[tuple[str, str], jinja2.Template] = {}
+        self._cache: dict[tuple[int, str, str], jinja2.Template] = {}
+        self._overlays: dict[tuple[str, ...], KollaEnvironment] = {}
 
     def compiled(self, source: str, name: str) -> jinja2.Template:
         """The compiled template for SOURCE; NAME is what errors and tracebacks show.
@@ -114,7 +115,7 @@ class KollaEnvironment(jinja2.nativetypes.NativeEnvironment):
         A first line ``#jinja2: trim_blocks: False, ...`` sets environment options for
         that template and is removed, as Ansible does.
         """
-        key = (source, name)
+        key = (id(self), source, name)
         tmpl = self._cache.get(key)
         if tmpl is None:
             env: jinja2.Environment = self
@@ -141,6 +142,16 @@ class KollaEnvironment(jinja2.nativetypes.NativeEnvironment):
             raise TemplateError(f"{name} line 1: the #jinja2: header may only set "
                                 f"{', '.join(sorted(_OVERRIDABLE))}.")
         return self.overlay(**parsed)
+
+    def for_dirs(self, dirs: Iterable[pathlib.Path]) -> KollaEnvironment:
+        """An overlay (same filters, tests, globals and compile cache) whose ``include`` and
+        ``import`` look in DIRS, first match wins."""
+        key = tuple(str(d) for d in dirs)
+        env = self._overlays.get(key)
+        if env is None:
+            env = self._overlays[key] = self.overlay(
+                loader=jinja2.FileSystemLoader(list(key)))
+        return env
 
     def render_native(self, source: str, name: str, variables: Mapping[str, Any]) -> Any:
         """Render SOURCE with VARIABLES (looked up lazily); the native result.

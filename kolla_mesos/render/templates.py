@@ -71,9 +71,10 @@ def list_templates(base_dir: str | pathlib.Path) -> list[TemplateInfo]:
     for root in (base / "common_templates" / "roles", base / "config"):
         if not root.is_dir():
             continue
-        for path in root.glob("*/templates/*"):
-            if path.is_file():
-                names.add((path.parent.parent.name, path.name))
+        for tdir in root.glob("*/templates"):
+            for path in tdir.rglob("*"):
+                if path.is_file():
+                    names.add((tdir.parent.name, path.relative_to(tdir).as_posix()))
     return [find_template(base, role, name) for role, name in sorted(names)]
 
 
@@ -207,12 +208,20 @@ class Renderer:
                 raise TemplateError(f"The template {path} cannot be read: {exc}.") from exc
         return text
 
+    def template_dirs(self, role: str | None) -> list[pathlib.Path]:
+        """Where ``include`` looks for ROLE: config/<role>/templates, then the synced ones."""
+        if role is None:
+            return [self.base_dir / "config"]
+        return [self.base_dir / "config" / role / "templates",
+                self.base_dir / "common_templates" / "roles" / role / "templates"]
+
     def render_string(self, text: str, host: str, source: str, role: str | None = None,
                       task_vars: Mapping[str, Any] | None = None) -> str:
         """Render TEXT for HOST with ROLE's variables; SOURCE names it in errors."""
         ctx = self.context(host, role, task_vars)
+        env = self.env.for_dirs(self.template_dirs(role))
         try:
-            return self.env.render_text(text, source, ctx)
+            return env.render_text(text, source, ctx)
         except TemplateError as exc:
             if exc.message.startswith(source):
                 raise

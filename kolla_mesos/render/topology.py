@@ -42,6 +42,8 @@ LOG = logging.getLogger(__name__)
 #: facts every host gets unless the topology says otherwise
 DEFAULT_FACTS: dict[str, Any] = {
     "os_family": "Debian",
+    "architecture": "x86_64",
+    "machine": "x86_64",
     "distribution": "Debian",
     "distribution_major_version": "12",
     "distribution_release": "bookworm",

@@ -60,6 +60,8 @@ def _ansible_facts(role: str, host: str, ours: Renderer) -> dict:
         return {}
     ctx = ours.context(host, role)
     hosts = ours.topology.groups["keystone"]
+    if host not in hosts:
+        return {"cron_jobs": []}  # kolla-ansible runs the script only on keystone hosts
     out = subprocess.run(
         [sys.executable, str(_cron_script()), "-t",
          str(int(ctx.resolve("fernet_key_rotation_interval")) // 60),
