@@ -122,10 +122,12 @@ class Runner:
                 book.write(defn.service, DAEMON, key, status.FAILED, message=str(exc))
                 raise
             code = self.supervisor.wait()
+            if self._stopping.is_set():
+                self._final_record(book, key, status.DONE, code, "stopped before it was ready")
+                return code
             message = f"{defn.service} daemon exited with status {code} before it was ready."
             LOG.error("%s", message)
-            book.write(defn.service, DAEMON, key, status.FAILED, exit_code=code,
-                       message=message)
+            self._final_record(book, key, status.FAILED, code, message)
             return code
         self.member = membership.Membership(self.session, self.identity.hostname,
                                             self.identity.address)
@@ -138,10 +140,19 @@ class Runner:
         self.member.unregister()
         stopped = self._stopping.is_set()
         state = status.DONE if code == 0 or stopped else status.FAILED
-        book.write(defn.service, DAEMON, key, state, exit_code=code,
-                   message="stopped" if stopped else f"daemon exited with status {code}")
+        self._final_record(book, key, state, code,
+                           "stopped" if stopped else f"daemon exited with status {code}")
         LOG.info("%s exited with status %d", defn.service, code)
         return code
+
+    def _final_record(self, book: status.StatusBook, key: str, state: str, code: int,
+                      message: str) -> None:
+        """Record how the daemon ended; ZooKeeper trouble must not hide its exit status."""
+        try:
+            book.write(self.identity.service, DAEMON, key, state, exit_code=code,
+                       message=message)
+        except errors.ZookeeperError as exc:
+            LOG.warning("Could not record the daemon's end: %s", exc)
 
     # --- reload.Target ----------------------------------------------------------------------
 

@@ -54,6 +54,8 @@ class Session:
         self._lost = False
         self._wakers: set[threading.Event] = set()
         self._reconnect_hooks: list[Callable[[], None]] = []
+        #: Longest wait for a lost connection to come back during one operation.
+        self.op_timeout = 60.0
         client.add_listener(self._on_state)
 
     # --- connection -------------------------------------------------------------------------
@@ -132,13 +134,19 @@ class Session:
 
     def call(self, func: Callable[..., T], *args: Any, deadline: float | None = None,
              **kwargs: Any) -> T:
-        """Run one ZooKeeper operation, retrying across connection loss until ``deadline``."""
+        """Run one ZooKeeper operation, retrying across connection loss until ``deadline``.
+
+        Without a deadline, :attr:`op_timeout` seconds from now: no operation waits for an
+        unreachable ZooKeeper forever.
+        """
+        if deadline is None:
+            deadline = time.monotonic() + self.op_timeout
         backoff = 0.01
         while True:
             try:
                 return func(*args, **kwargs)
             except _TRANSIENT as exc:
-                if deadline is not None and time.monotonic() >= deadline:
+                if time.monotonic() >= deadline:
                     raise errors.ZookeeperError(
                         f"Lost the ZooKeeper connection to {self.identity.zk_hosts} and it did "
                         "not come back before the deadline."
