@@ -176,7 +176,28 @@ class MarathonCore:
             info["lastTaskFailure"] = dict(rt.last_failure)
         if "readiness" in embed:
             info["readinessCheckResults"] = []
+        if "taskStats" in embed:
+            info["tasksStats"] = self._task_stats(app)
         return info
+
+    def _task_stats(self, app: App) -> dict[str, Any]:
+        """``tasksStats`` (1.9+): counts of all tasks and of those with the latest config."""
+        rt = self.scheduler.runtimes.get(app["id"])
+        tasks = list(rt.tasks.values()) if rt else []
+        latest = str(app["versionInfo"]["lastConfigChangeAt"]) if "versionInfo" in app else ""
+        result: dict[str, Any] = {}
+        for key, chosen in (("totalSummary", tasks),
+                            ("withLatestConfig", [t for t in tasks
+                                                  if t.config_version == latest]),
+                            ("withOutdatedConfig", [t for t in tasks
+                                                    if t.config_version != latest])):
+            if chosen:
+                result[key] = {"stats": {"counts": {
+                    "staged": sum(1 for t in chosen if not t.running),
+                    "running": sum(1 for t in chosen if t.running),
+                    "healthy": sum(1 for t in chosen if t.healthy),
+                    "unhealthy": sum(1 for t in chosen if t.unhealthy)}}}
+        return result
 
     def group_json(self, group_id: str, embed: set[str], app_embed: set[str],
                    root: Root | None = None) -> dict[str, Any]:

@@ -257,6 +257,10 @@ class Scheduler:
             message=message, appId=task.app_id, host=task.host,
             ipAddresses=[{"ipAddress": task.address, "protocol": "IPv4"}],
             ports=list(task.ports), version=task.version)
+        self.events.publish(
+            "instance_changed_event", instanceId=task.instance_id,
+            condition=state.removeprefix("TASK_").capitalize(), runSpecId=task.app_id,
+            agentId=task.slave_id, host=task.host, runSpecVersion=task.version)
         if state in TERMINAL_STATES:
             self._terminated(task, state, message, now)
 

@@ -271,3 +271,71 @@ def test_http_health_check_marks_tasks_healthy(msim: Sim) -> None:
     result = app["tasks"][0]["healthCheckResults"][0]
     assert result["alive"] is True and "firstSuccess" in result
     assert msim.recorder.of("health_status_changed_event")[0]["alive"] is True
+
+
+def test_rollback_to_a_stored_version_filters_and_patch(msim: Sim) -> None:
+    created = requests.post(f"{msim.url}/v2/apps", json=sleeper("/rb", 1, labels={
+        "tier": "db"}), timeout=10)
+    msim.deployment_done(created.headers["Marathon-Deployment-Id"])
+    first = msim.app("/rb")["version"]
+    patched = requests.patch(f"{msim.url}/v2/apps/rb", json={"cmd": "exec sleep 301"},
+                             timeout=10)
+    assert patched.status_code == 200
+    msim.deployment_done(patched.json()["deploymentId"])
+    assert msim.app("/rb")["cmd"] == "exec sleep 301"
+    back = requests.put(f"{msim.url}/v2/apps/rb", json={"version": first}, timeout=10).json()
+    msim.deployment_done(back["deploymentId"])
+    app = msim.app("/rb")
+    assert app["cmd"] == "exec sleep 300" and app["version"] == back["version"] != first
+    missing = requests.put(f"{msim.url}/v2/apps/rb", json={"version": "2000-01-01T00:00:00.000Z"},
+                           timeout=10)
+    assert missing.status_code == 422
+    assert requests.patch(f"{msim.url}/v2/apps/none", json={"cpus": 1},
+                          timeout=10).status_code == 404
+
+    requests.post(f"{msim.url}/v2/apps", json=sleeper("/other", 0, labels={"tier": "web"}),
+                  timeout=10).raise_for_status()
+
+    def listed(query: str) -> list[str]:
+        return [a["id"] for a in requests.get(f"{msim.url}/v2/apps?{query}",
+                                              timeout=10).json()["apps"]]
+
+    assert listed("label=tier==db") == ["/rb"]
+    assert listed("label=tier!=db") == ["/other"]
+    assert listed("label=tier in (db, web)") == ["/other", "/rb"]
+    assert listed("id=OTH") == ["/other"]
+    stats = requests.get(f"{msim.url}/v2/apps/rb?embed=app.taskStats", timeout=10).json()
+    assert stats["app"]["tasksStats"]["totalSummary"]["stats"]["counts"]["running"] == 1
+
+
+def test_group_create_conflicts_and_missing_group(msim: Sim) -> None:
+    created = requests.post(f"{msim.url}/v2/groups", json={"id": "/g", "apps": [
+        sleeper("a", 0)]}, timeout=10)
+    assert created.status_code == 201 and created.headers["Location"].endswith("/v2/groups/g")
+    again = requests.post(f"{msim.url}/v2/groups", json={"id": "g"}, timeout=10)
+    assert (again.status_code, again.json()) == (
+        409, {"message": "Group /g is already created. Use PUT to change this group."})
+    clash = requests.post(f"{msim.url}/v2/groups", json={"id": "/g/a"}, timeout=10)
+    assert (clash.status_code, clash.json()) == (
+        409, {"message": "An app with the path /g/a already exists."})
+    bad = requests.post(f"{msim.url}/v2/groups", json={"id": "/h", "apps": [{"cmd": "x"}]},
+                        timeout=10)
+    assert bad.status_code == 422
+    assert bad.json()["details"] == [{"path": "/apps(0)/id", "errors": ["error.path.missing"]}]
+    cycle = requests.post(f"{msim.url}/v2/groups", json={"id": "/c", "apps": [
+        sleeper("x", 0, dependencies=["y"]), sleeper("y", 0, dependencies=["x"])]}, timeout=10)
+    assert cycle.status_code == 422
+    assert cycle.json()["details"][0]["errors"] == ["Dependency graph has cyclic dependencies."]
+    assert requests.delete(f"{msim.url}/v2/groups/nope", timeout=10).json() == {
+        "message": "Group '/nope' does not exist"}
+
+
+def test_killing_all_tasks_without_scale_replaces_them(msim: Sim) -> None:
+    created = requests.post(f"{msim.url}/v2/apps", json=sleeper("/many", 2), timeout=10)
+    msim.deployment_done(created.headers["Marathon-Deployment-Id"])
+    before = {t["id"] for t in msim.app("/many")["tasks"]}
+    killed = requests.delete(f"{msim.url}/v2/apps/many/tasks", timeout=10).json()["tasks"]
+    assert {t["id"] for t in killed} == before
+    poll(lambda: (lambda app: app["tasksRunning"] == 2
+                  and not before & {t["id"] for t in app["tasks"]})(msim.app("/many")))
+    assert msim.app("/many")["instances"] == 2
