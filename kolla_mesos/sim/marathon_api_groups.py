@@ -59,7 +59,7 @@ def apply_group(target: Root, group_id: str, body: dict[str, Any], prefix: str =
     old_meta = target.groups.get(group_id, GroupMeta())
     deps = body.get("dependencies")
     dependencies = old_meta.dependencies if deps is None else tuple(
-        sorted({canonical_path(d, parent_of(group_id)) for d in deps}))
+        sorted({canonical_path(d, group_id) for d in deps}))
     target.put_group(group_id, GroupMeta(dependencies, old_meta.version,
                                          body.get("enforceRole", old_meta.enforce_role)))
     if body.get("apps") is not None:

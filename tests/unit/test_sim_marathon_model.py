@@ -10,10 +10,12 @@ import pytest
 from kolla_mesos.sim.marathon_model import (
     GroupMeta,
     Root,
+    app_json,
     canonical_path,
     dependency_depths,
     dependency_edges,
     find_cycle,
+    is_upgrade,
     normalize_app,
     timestamp,
 )
@@ -141,3 +143,17 @@ def test_semantic_errors() -> None:
     errors = app_semantic_errors({"id": "/a", "cmd": "x",
                                   "constraints": [["rack", "MAX_PER", "two"]]})
     assert errors == [("/constraints(0)", "Value was not an integer.")]
+
+
+@pytest.mark.parametrize("body", [
+    {"cmd": "x", "ports": [0], "uris": ["http://u"], "env": {"A": "1"}},
+    {"args": ["a"], "container": {"type": "DOCKER", "docker": {
+        "image": "i", "network": "BRIDGE", "portMappings": [{"containerPort": 80}]}}},
+    {"cmd": "x", "healthChecks": [{"protocol": "COMMAND", "command": {"value": "true"}},
+                                  {"protocol": "TCP", "port": 80}],
+     "unreachableStrategy": "disabled", "constraints": [["hostname", "UNIQUE"]]},
+])
+def test_normalising_the_served_json_again_changes_nothing(body: dict[str, Any]) -> None:
+    first = normalize_app(body, "/g/a")
+    again = normalize_app(app_json(first), "/g/a")
+    assert again == first and not is_upgrade(first, again)
