@@ -47,7 +47,10 @@ def test_rolling_upgrade_respects_minimum_health_capacity(msim: Sim, min_health:
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         state = msim.app("/roll")
-        samples.append((state["tasksHealthy"], state["tasksRunning"]))
+        running = [t for t in state["tasks"] if t["state"] == "TASK_RUNNING"]
+        healthy = [t for t in running if t.get("healthCheckResults")
+                   and all(h["alive"] for h in t["healthCheckResults"])]
+        samples.append((len(healthy), len(running)))
         if not state["deployments"]:
             break
         time.sleep(0.02)
