@@ -78,6 +78,8 @@ class MarathonCore:
         try:
             self.deployments.submit(plan, force)
         except AppLocked as locked:
+            self.events.publish("group_change_failed", groupId=ROOT_ID, version=plan.version,
+                                reason="App is locked by one or more deployments.")
             raise HttpProblem(409, {"message": LOCKED_MESSAGE, "deployments": [
                 {"id": d} for d in locked.deployment_ids]}) from locked
         self._record(plan.target, removed)
