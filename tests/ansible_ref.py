@@ -19,6 +19,9 @@ from kolla_mesos.render.topology import Topology, host_facts, host_variables
 from kolla_mesos.render.variables import VariableSet
 
 
+_LOADER_READY = False
+
+
 def _filter_plugin_dir() -> pathlib.Path:
     dist = importlib.metadata.distribution("kolla-ansible")
     for f in dist.files or []:
@@ -50,8 +53,11 @@ class AnsibleRenderer:
         from ansible.vars.hostvars import HostVars
         from ansible.vars.manager import VariableManager
 
-        pl.init_plugin_loader([str(pathlib.Path(__file__).parent / "data")])
-        pl.filter_loader.add_directory(str(_filter_plugin_dir()))
+        global _LOADER_READY
+        if not _LOADER_READY:  # the collection finder may be configured once per process
+            pl.init_plugin_loader([str(pathlib.Path(__file__).parent / "data")])
+            pl.filter_loader.add_directory(str(_filter_plugin_dir()))
+            _LOADER_READY = True
         self.base_dir = base_dir
         self.variables = variables
         self.topology = topology

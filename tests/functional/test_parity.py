@@ -1,7 +1,7 @@
 """Parity: our plain-Jinja2 rendering equals ansible-core's for every synced config file.
 
 For every template of every service in common_templates/sources.yml and every host of a
-3-controller topology, the file we render equals the one ansible-core renders from the same
+3-controller topology (IPv4, and again with an IPv6 api network), the file we render equals the one ansible-core renders from the same
 template with the same variables, host, groups and hostvars (tests/ansible_ref.py).
 Task-set facts that kolla-ansible computes with a script (keystone's ``cron_jobs``) come,
 on the Ansible side, from running that script as kolla-ansible does.
@@ -40,15 +40,15 @@ def _cron_script() -> pathlib.Path:
     raise RuntimeError("kolla-ansible's fernet_rotate_cron_generator.py is not installed")
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+@pytest.fixture(scope="module", params=["topology-3ctl.yml", "topology-3ctl-ipv6.yml"])
+def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple:
     cfg = tmp_path_factory.mktemp("parity-config")
     shutil.copy(TOP / "etc" / "kolla-mesos" / "globals.yml", cfg / "globals.yml")
     passwords.genpwd(cfg / "passwords.yml", TOP / "common_templates" / "passwords.yml",
                      ssh_bits=1024)
     roles = sorted({role for role, _, _ in CASES})
     variables = VariableSet.load(TOP, cfg, roles, ["keystone_logging_debug=yes"])
-    topology = load_topology(TOP / "tests" / "data" / "topology-3ctl.yml")
+    topology = load_topology(TOP / "tests" / "data" / request.param)
     from tests.ansible_ref import AnsibleRenderer
 
     return Renderer(TOP, variables, topology), AnsibleRenderer(TOP, variables, topology)
