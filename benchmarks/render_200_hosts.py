@@ -32,6 +32,7 @@ from kolla_mesos.render.templates import Renderer  # noqa: E402
 from kolla_mesos.render.topology import Topology, parse_topology  # noqa: E402
 from kolla_mesos.render.variables import VariableSet  # noqa: E402
 
+
 def topology_data(n: int) -> dict:
     """N hosts: 3 controllers, the rest compute agents; the service groups (kolla-ansible's
     multinode layout) of the parity test topology."""
