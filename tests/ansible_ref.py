@@ -18,7 +18,6 @@ from kolla_mesos.render.templates import find_template
 from kolla_mesos.render.topology import Topology, host_facts, host_variables
 from kolla_mesos.render.variables import VariableSet
 
-
 _LOADER_READY = False
 
 
