@@ -1,8 +1,9 @@
 """Parity: our plain-Jinja2 rendering equals ansible-core's for every synced config file.
 
 For every template of every service in common_templates/sources.yml and every host of a
-3-controller topology (IPv4, and again with an IPv6 api network), the file we render equals the one ansible-core renders from the same
-template with the same variables, host, groups and hostvars (tests/ansible_ref.py).
+3-controller topology (IPv4, and again with an IPv6 api network), the file we render
+equals the one ansible-core renders from the same template with the same variables, host,
+groups and hostvars (tests/ansible_ref.py).
 Task-set facts that kolla-ansible computes with a script (keystone's ``cron_jobs``) come,
 on the Ansible side, from running that script as kolla-ansible does.
 """
