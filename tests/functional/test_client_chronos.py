@@ -14,6 +14,7 @@ from kolla_mesos.clients.mesos import MesosClient
 from kolla_mesos.sim.simulator import Simulator
 
 WAIT = 60.0
+FUTURE = "R1/2099-01-01T00:00:00Z/PT24H"
 
 
 @pytest.fixture
@@ -62,8 +63,11 @@ def test_detects_v3_prefix(chronos: ChronosClient) -> None:
 
 def test_one_shot_and_dependent_jobs_succeed(chronos: ChronosClient) -> None:
     reports: list[dict[str, JobProgress]] = []
-    chronos.add_job(job("ct-create-db", "echo created"))
+    # Chronos fires a child only when a parent succeeds after the child exists, so the
+    # parent is held back (future schedule) until its child is registered, then run.
+    chronos.add_job(job("ct-create-db", "echo created", schedule=FUTURE))
     chronos.add_job(job("ct-db-sync", "echo synced", parents=["ct-create-db"]))
+    chronos.run_job("ct-create-db")
     final = chronos.wait_for_jobs(["ct-create-db", "ct-db-sync"], WAIT, reports.append)
     assert {n: p.status for n, p in final.items()} == {"ct-create-db": "success",
                                                         "ct-db-sync": "success"}
@@ -79,8 +83,10 @@ def test_one_shot_and_dependent_jobs_succeed(chronos: ChronosClient) -> None:
 
 def test_failed_job_stops_the_wait_with_its_log_location(
         chronos: ChronosClient, mesos: MesosClient) -> None:
-    chronos.add_job(job("ct-broken", "echo 'cannot reach database' >&2; exit 2"))
+    chronos.add_job(job("ct-broken", "echo 'cannot reach database' >&2; exit 2",
+                        schedule=FUTURE))
     chronos.add_job(job("ct-after", "echo never", parents=["ct-broken"]))
+    chronos.run_job("ct-broken")
     with pytest.raises(errors.DeployFailed, match="Chronos job ct-broken failed") as info:
         chronos.wait_for_jobs(["ct-broken", "ct-after"], WAIT)
     message = str(info.value)
@@ -107,10 +113,10 @@ def test_errors(chronos: ChronosClient) -> None:
 
 
 def test_run_now_kill_and_delete(chronos: ChronosClient) -> None:
-    chronos.add_job(job("ct-later", "echo ran", schedule="R1/2099-01-01T00:00:00Z/PT24H"))
+    chronos.add_job(job("ct-later", "echo ran", schedule=FUTURE))
     chronos.run_job("ct-later")
     assert chronos.wait_for_jobs(["ct-later"], WAIT)["ct-later"].status == "success"
-    chronos.add_job(job("ct-long", "sleep 600", schedule="R1/2099-01-01T00:00:00Z/PT24H"))
+    chronos.add_job(job("ct-long", "sleep 600", schedule=FUTURE))
     chronos.run_job("ct-long")
     wait_state(chronos, "ct-long", lambda s: "running" in s["state"])
     chronos.kill_tasks("ct-long")
