@@ -101,8 +101,43 @@ _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_topology(path: str | pathlib.Path) -> Topology:
-    """Read, validate and return the topology in PATH; TopologyError lists every problem."""
+def inventory_group_tree(path: str | pathlib.Path) -> dict[str, list[str]]:
+    """The ``[<group>:children]`` sections of an Ansible INI inventory (kolla-ansible's
+    multinode file): group -> child groups.  Host sections (sample hosts) are ignored."""
+    tree: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    try:
+        lines = pathlib.Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise YamlError(f"The inventory {path} cannot be read: {exc.strerror}.") from exc
+    for raw in lines:
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            name = line[1:-1]
+            current = tree.setdefault(name[:-len(":children")], []) \
+                if name.endswith(":children") else None
+        elif current is not None:
+            current.append(line.split()[0])
+    return tree
+
+
+def kolla_group_tree(base_dir: str | pathlib.Path) -> dict[str, list[str]]:
+    """kolla-ansible's service group tree from the synced inventory (empty if not synced)."""
+    path = pathlib.Path(base_dir) / "common_templates" / "inventory" / "multinode"
+    return inventory_group_tree(path) if path.is_file() else {}
+
+
+def load_topology(path: str | pathlib.Path,
+                  base_dir: str | pathlib.Path | None = None) -> Topology:
+    """Read, validate and return the topology in PATH; TopologyError lists every problem.
+
+    With BASE_DIR (holding common_templates/), every service group of kolla-ansible's
+    multinode inventory that the topology does not define is inherited with its children
+    (``nova-api`` -> ``nova`` -> ``control``), so a topology need only name the base groups
+    (control, network, compute, storage, monitoring) and its exceptions.
+    """
     path = pathlib.Path(path)
     try:
         text = path.read_text()
@@ -118,7 +153,8 @@ def load_topology(path: str | pathlib.Path) -> Topology:
         loader.dispose()
     problems = [f"{path}: the key '{key}' appears more than once (line {line})."
                 for key, line in loader.duplicates]
-    topo, more = parse_topology(data, str(path))
+    inherited = kolla_group_tree(base_dir) if base_dir is not None else None
+    topo, more = parse_topology(data, str(path), inherited)
     problems.extend(more)
     if problems:
         raise TopologyError(problems)
@@ -202,8 +238,15 @@ def _expand(name: str, direct: dict[str, list[str]], children: dict[str, list[st
     return out
 
 
-def parse_topology(data: Any, src: str = "topology.yml") -> tuple[Topology | None, list[str]]:
-    """Validate DATA (parsed YAML); return (topology or None, one sentence per problem)."""
+def parse_topology(data: Any, src: str = "topology.yml",
+                   inherited: Mapping[str, list[str]] | None = None,
+                   ) -> tuple[Topology | None, list[str]]:
+    """Validate DATA (parsed YAML); return (topology or None, one sentence per problem).
+
+    INHERITED (group -> child groups) adds the groups DATA does not define; their children
+    that exist nowhere are empty rather than errors (kolla's tree names groups, such as
+    ``deployment``, a topology has no use for).
+    """
     problems: list[str] = []
     if not isinstance(data, dict):
         return None, [f"{src} must be a mapping with 'hosts' and 'groups'."]
@@ -238,9 +281,13 @@ def parse_topology(data: Any, src: str = "topology.yml") -> tuple[Topology | Non
             seen.add(h)
         direct[gname] = [h for h in dict.fromkeys(members) if h in hosts]
         children[gname] = kids
+    for gname, kids in (inherited or {}).items():
+        if gname not in direct and gname != "all":
+            direct[gname] = []
+            children[gname] = [k for k in kids if k != "all"]
     for gname, kids in children.items():
         for kid in kids:
-            if kid not in direct:
+            if kid not in direct and gname not in (inherited or {}):
                 problems.append(f"{src}: group '{gname}' has the unknown child group '{kid}'.")
     groups: dict[str, list[str]] = {"all": list(hosts)}
     for gname in direct:

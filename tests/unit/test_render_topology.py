@@ -109,3 +109,28 @@ def test_samples_are_valid(name: str) -> None:
     topo = load_topology(TOP / "etc" / "kolla-mesos" / name)
     for group in ("mariadb", "memcached", "rabbitmq", "keystone"):
         assert topo.groups[group], group
+
+
+def test_kolla_service_groups_are_inherited(tmp_path: pathlib.Path) -> None:
+    inv = tmp_path / "common_templates" / "inventory" / "multinode"
+    inv.parent.mkdir(parents=True)
+    inv.write_text("[control]\ncontrol01\n\n[nova:children]\ncontrol\n\n"
+                   "[nova-api:children]\nnova\n\n[openvswitch:children]\nnetwork\ncompute\n"
+                   "# comment\n[mariadb:children]\ncontrol\n[deployment]\nlocalhost x=1\n")
+    text = """
+hosts:
+  a: {addresses: {api: 10.0.0.1}}
+  b: {addresses: {api: 10.0.0.2}}
+groups:
+  control: [a]
+  compute: [b]
+  mariadb: [b]
+"""
+    topo = load_topology(_write(tmp_path, text), base_dir=tmp_path)
+    assert topo.groups["nova-api"] == ["a"]
+    assert topo.groups["openvswitch"] == ["b"]  # 'network' is not defined: empty
+    assert topo.groups["mariadb"] == ["b"]  # the topology's own definition wins
+    assert "deployment" not in topo.groups
+    assert "nova-api" in topo.group_names("a")
+    plain = load_topology(_write(tmp_path, text))
+    assert "nova-api" not in plain.groups
