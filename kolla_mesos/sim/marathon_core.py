@@ -27,6 +27,7 @@ from kolla_mesos.sim.marathon_model import (
     dependency_edges,
     find_cycle,
     is_upgrade,
+    service_ports,
 )
 from kolla_mesos.sim.marathon_plan import Plan, compute_steps
 from kolla_mesos.sim.marathon_scheduler import Scheduler
@@ -130,20 +131,31 @@ class MarathonCore:
         return plan, removed, bool(changed)
 
     def _with_service_ports(self, app: App, old: App | None) -> App:
-        old_ports = [p.get("port", 0) for p in (old or {}).get("portDefinitions", [])]
-        used = {p.get("port") for a in self.root.apps.values() if a is not old
-                for p in a.get("portDefinitions", [])}
-        definitions = []
-        for index, definition in enumerate(app.get("portDefinitions", [])):
-            if definition.get("port", 0) == 0 and not app.get("requirePorts"):
-                port = old_ports[index] if index < len(old_ports) and old_ports[index] else 0
-                while not port or port in used:
-                    port = next(self._service_ports)
-                used.add(port)
-                definition = {**definition, "port": port}
-            definitions.append(definition)
+        """Give every port with service port 0 a unique one (kept from ``old`` by index)."""
+        used = {port for a in self.root.apps.values() if a is not old
+                for port in service_ports(a)}
+        old_ports = service_ports(old) if old is not None else []
+
+        def assign(index: int, current: int) -> int:
+            if current:
+                used.add(current)
+                return current
+            port = old_ports[index] if index < len(old_ports) else 0
+            while not port or port in used:
+                port = next(self._service_ports)
+            used.add(port)
+            return port
+
         if "portDefinitions" in app:
-            app = {**app, "portDefinitions": definitions}
+            app = {**app, "portDefinitions": [
+                d if app.get("requirePorts") and d.get("port") else
+                {**d, "port": assign(i, int(d.get("port", 0)))}
+                for i, d in enumerate(app["portDefinitions"])]}
+        mappings = (app.get("container") or {}).get("portMappings")
+        if mappings:
+            app = {**app, "container": {**app["container"], "portMappings": [
+                {**m, "servicePort": assign(i, int(m.get("servicePort", 0)))}
+                for i, m in enumerate(mappings)]}}
         return app
 
     def _record(self, target: Root, removed: set[str]) -> None:

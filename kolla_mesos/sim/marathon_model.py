@@ -213,6 +213,14 @@ def is_upgrade(old: App, new: App) -> bool:
     return config_of(old) != config_of(new)
 
 
+def service_ports(app: App) -> list[int]:
+    """The service ports of an app: its port definitions' or its port mappings'."""
+    if "portDefinitions" in app:
+        return [int(p.get("port", 0)) for p in app["portDefinitions"]]
+    return [int(m.get("servicePort", 0))
+            for m in (app.get("container") or {}).get("portMappings") or []]
+
+
 def scaled_instances(instances: int, factor: float) -> int:
     """``scaleBy`` semantics: ``ceil(instances * factor)``."""
     return int(math.ceil(instances * factor))

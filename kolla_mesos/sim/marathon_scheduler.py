@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kolla_mesos.sim.marathon_events import EventBus
-from kolla_mesos.sim.marathon_model import App, Root, timestamp
+from kolla_mesos.sim.marathon_model import App, Root, service_ports, timestamp
 from kolla_mesos.sim.marathon_tasks import (
     TERMINAL_STATES,
     AppRuntime,
@@ -183,7 +183,7 @@ class Scheduler:
             task = TaskRecord(id=task_id, instance_id=instance_id, app_id=app["id"],
                               version=app["version"], config_version=config_version(app),
                               staged_at=now)
-            task.service_ports = [int(p.get("port", 0)) for p in app.get("portDefinitions", [])]
+            task.service_ports = service_ports(app)
             task.health = [HealthResult(instance_id) for _ in app.get("healthChecks", [])]
             rt.tasks[task_id] = task
             self.tasks[task_id] = task

@@ -131,6 +131,10 @@ def test_apps_valid_under_the_published_schema_are_accepted(msim: Sim,
     app = msim.app(app_id)
     MarathonApp.from_json(app)
     assert "ports" not in app and "uris" not in app
+    mappings = app.get("container", {}).get("portMappings", [])
+    service = [p["port"] for p in app.get("portDefinitions", [])] + [
+        m["servicePort"] for m in mappings]
+    assert all(port >= 10000 for port in service)
 
 
 def test_unknown_app_answers_404_and_duplicate_create_409(msim: Sim) -> None:
