@@ -37,6 +37,9 @@ _OVERRIDABLE = frozenset({"trim_blocks", "lstrip_blocks", "newline_sequence",
                           "variable_start_string", "variable_end_string",
                           "comment_start_string", "comment_end_string"})
 
+#: names of templates compiled without their ``#jinja2:`` first line
+_HEADER_NAMES: set[str] = set()
+
 #: Ansible's omit placeholder; fixed so that rendering stays deterministic
 OMIT = "__omit_place_holder__kolla_mesos"
 
@@ -123,10 +126,12 @@ class KollaEnvironment(jinja2.nativetypes.NativeEnvironment):
             if source.startswith(_OVERRIDE):
                 header, _, body = source.partition("\n")
                 env = self._overlay(header[len(_OVERRIDE):], name)
+                _HEADER_NAMES.add(name)  # its lines are one off: see error_location
             try:
                 code = env.compile(body, name=name, filename=name)
             except jinja2.TemplateSyntaxError as exc:
-                raise TemplateError(f"{name} line {exc.lineno}: template syntax error: "
+                lineno = exc.lineno + (1 if body is not source else 0)
+                raise TemplateError(f"{name} line {lineno}: template syntax error: "
                                     f"{exc.message}.") from exc
             tmpl = env.template_class.from_code(env, code, env.make_globals(None), None)
             self._cache[key] = tmpl
@@ -184,6 +189,8 @@ def error_location(exc: BaseException, name: str) -> int | None:
         if tb.tb_frame.f_code.co_filename == name:
             line = tb.tb_lineno
         tb = tb.tb_next
+    if line is not None and name in _HEADER_NAMES:
+        line += 1  # the removed #jinja2: first line
     return line
 
 

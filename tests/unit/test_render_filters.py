@@ -127,3 +127,16 @@ def test_service_filters() -> None:
     assert sorted(out) == ["a", "d"]
     with pytest.raises(TemplateError, match="does not have an 'enabled' attribute"):
         render("{{ {'container_name': 'x'} | service_enabled }}")
+
+
+def test_error_lines_count_the_jinja2_header() -> None:
+    import jinja2
+
+    from kolla_mesos.render.jinja_env import error_location
+
+    env = KollaEnvironment()
+    with pytest.raises(jinja2.UndefinedError) as err:
+        env.render_native("#jinja2: trim_blocks: False\nok\n{{ nope }}\n", "h.j2", {})
+    assert error_location(err.value, "h.j2") == 3
+    with pytest.raises(TemplateError, match="s.j2 line 3: template syntax error"):
+        env.render_native("#jinja2: trim_blocks: False\nok\n{% if %}\n", "s.j2", {})
