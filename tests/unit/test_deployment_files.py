@@ -207,3 +207,17 @@ def test_keystone_jobs_depend_in_kollas_order(tmp_path: Path):
     assert {d.path for d in keystone.daemon.dependencies} == {
         "keystone/bootstrap", "keystone/fernet_setup", "memcached/daemon"}
     assert all(c.job and c.run_once for c in keystone.commands)
+
+
+def test_commands_name_no_host_address(tmp_path: Path):
+    """A definition is shared by every host of its group: a host's address in a command
+    line would send every host to the first one's (it belongs in a per-host file)."""
+    plan = _three_controller_plan(tmp_path)
+    addresses = ("10.0.0.11", "10.0.0.12", "10.0.0.13")
+    for argv in _argvs(plan):
+        assert not [a for a in argv if any(addr in a for addr in addresses)], argv
+    memcached = plan.service("memcached")
+    config = next(f for f in memcached.files if f.name == "config.json")
+    for host, address in zip(("ctl1", "ctl2", "ctl3"), addresses, strict=True):
+        command = json.loads(config.for_host(host))["command"]
+        assert f"-l {address} -p 11211" in command
