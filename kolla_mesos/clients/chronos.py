@@ -214,29 +214,40 @@ class ChronosClient:
         """Make a running :meth:`wait_for_jobs` stop."""
         self._stop.set()
 
+    def _progress(self, wanted: list[str]) -> tuple[dict[str, JobProgress], list[str]]:
+        """Progress of ``wanted`` jobs and those of them stranded by a parent that ran early."""
+        jobs = {str(j.get("name")): j for j in self.list_jobs()}
+        states = {str(s.get("name")): str(s.get("state", "unknown"))
+                  for s in self.summary()} if self.is_v3 else {}
+        progress = {}
+        for name in wanted:
+            job = jobs.get(name)
+            progress[name] = JobProgress(
+                name, last_state(job) if job else "missing", states.get(name, "unknown"),
+                int(job.get("successCount") or 0) if job else 0,
+                int(job.get("errorCount") or 0) if job else 0)
+        return progress, stranded(wanted, jobs, states)
+
     def wait_for_jobs(self, names: Iterable[str], deadline: float,
                       progress_callback: Callable[[dict[str, JobProgress]], None] | None = None,
-                      ) -> dict[str, JobProgress]:
+                      stranded_grace: float = 2.0) -> dict[str, JobProgress]:
         """Wait until every job in ``names`` succeeded; ``deadline`` is in seconds.
 
-        Raises DeployFailed naming the first failed job and where its log is, or
-        DeadlineExceeded naming the jobs still pending.
+        Chronos fires a dependent job only when a parent succeeds *after* the child was
+        registered; a child whose parents all succeeded before it existed would wait forever.
+        Such a child, still fresh and idle ``stranded_grace`` seconds after it was first seen
+        stranded, is started once with "run now" (the runner's run_once record makes a
+        duplicate run harmless).  Raises DeployFailed naming the first failed job and where
+        its log is, or DeadlineExceeded naming the jobs still pending.
         """
         wanted = sorted(set(names))
         end = time.monotonic() + deadline
         last: dict[str, JobProgress] = {}
+        stranded_since: dict[str, float] = {}
+        started: set[str] = set()
         try:
             while True:
-                jobs = {j.get("name"): j for j in self.list_jobs()}
-                states = {s.get("name"): str(s.get("state", "unknown"))
-                          for s in self.summary()} if self.is_v3 else {}
-                progress = {}
-                for name in wanted:
-                    job = jobs.get(name)
-                    progress[name] = JobProgress(
-                        name, last_state(job) if job else "missing", states.get(name, "unknown"),
-                        int(job.get("successCount") or 0) if job else 0,
-                        int(job.get("errorCount") or 0) if job else 0)
+                progress, stuck = self._progress(wanted)
                 if progress != last:
                     last = progress
                     if progress_callback:
@@ -249,7 +260,15 @@ class ChronosClient:
                 pending = [n for n, p in progress.items() if p.status != "success"]
                 if not pending:
                     return progress
-                if time.monotonic() >= end:
+                now = time.monotonic()
+                stranded_since = {n: stranded_since.get(n, now) for n in stuck}
+                for name in stuck:
+                    if name not in started and now - stranded_since[name] >= stranded_grace:
+                        LOG.warning("Chronos job %s was registered after its parents ran; "
+                                    "starting it now", name)
+                        self.run_job(name)
+                        started.add(name)
+                if now >= end:
                     raise errors.DeadlineExceeded(
                         f"Chronos jobs did not succeed within {deadline:g} s: "
                         + ", ".join(f"{n} ({progress[n].status}, {progress[n].state})"
@@ -258,3 +277,19 @@ class ChronosClient:
                     raise errors.DeadlineExceeded("Waiting for Chronos jobs was interrupted.")
         finally:
             self._stop.clear()
+
+
+def stranded(names: Iterable[str], jobs: Mapping[str, Mapping[str, Any]],
+             states: Mapping[str, str]) -> list[str]:
+    """Dependent jobs among ``names`` that are fresh and idle while every parent succeeded."""
+    out = []
+    for name in names:
+        job = jobs.get(name)
+        parents = list(job.get("parents") or []) if job else []
+        if not job or not parents or last_state(job) != "fresh":
+            continue
+        if states.get(name, "idle") not in ("idle", "unknown"):
+            continue
+        if all(p in jobs and last_state(jobs[p]) == "success" for p in parents):
+            out.append(name)
+    return out

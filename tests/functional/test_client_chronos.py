@@ -147,3 +147,12 @@ def test_wait_deadline_names_pending_jobs(chronos: ChronosClient) -> None:
     with pytest.raises(errors.DeadlineExceeded, match="ct-slow"):
         chronos.wait_for_jobs(["ct-slow"], 0.5)
     chronos.kill_tasks("ct-slow")
+
+
+def test_child_registered_after_its_parent_ran_is_started(chronos: ChronosClient) -> None:
+    chronos.add_job(job("ct-early", "echo parent"))
+    assert chronos.wait_for_jobs(["ct-early"], WAIT)["ct-early"].status == "success"
+    chronos.add_job(job("ct-late-child", "echo child", parents=["ct-early"]))
+    final = chronos.wait_for_jobs(["ct-early", "ct-late-child"], WAIT, stranded_grace=0.2)
+    assert final["ct-late-child"].status == "success"
+    assert ("PUT", "/v1/scheduler/job/ct-late-child") in chronos.writes

@@ -137,3 +137,15 @@ def test_chronos_last_state() -> None:
     assert chronos.last_state(both) == "success"
     both["lastSuccess"] = both["lastError"]
     assert chronos.last_state(both) == "failure"
+
+
+def test_chronos_stranded_children() -> None:
+    ok = {"lastSuccess": "2026-01-01T00:00:01.000Z"}
+    jobs = {"parent": {"name": "parent", **ok}, "other": {"name": "other"},
+            "child": {"name": "child", "parents": ["parent"]},
+            "waiting": {"name": "waiting", "parents": ["parent", "other"]},
+            "done": {"name": "done", "parents": ["parent"], **ok},
+            "running": {"name": "running", "parents": ["parent"]}}
+    states = {"running": "1 running"}
+    names = ["child", "waiting", "done", "running", "parent", "missing"]
+    assert chronos.stranded(names, jobs, states) == ["child"]
