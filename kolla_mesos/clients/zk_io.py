@@ -8,6 +8,7 @@ costs one round trip per level instead of one per node.
 from __future__ import annotations
 
 import contextlib
+import json
 import posixpath
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -91,6 +92,28 @@ def walk(client: Any, base: str, timeout: float, with_data: bool = True,
                 out[path] = (data or b"", children)
                 next_level.extend(posixpath.join(path, c) for c in children)
         level = next_level
+    return out
+
+
+def nest_records(tree: dict[str, tuple[bytes, list[str]]], base: str,
+                 depth: int) -> dict[str, Any]:
+    """JSON records ``depth`` levels below ``base`` as nested dicts (a walk's result).
+
+    e.g. depth 2 under members: ``{service: {host: record}}``.  Data that is not JSON is
+    kept as ``{"raw": text}``.
+    """
+    out: dict[str, Any] = {}
+    for path, (data, _children) in tree.items():
+        rel = posixpath.relpath(path, base).split("/")
+        if len(rel) != depth or rel == ["."]:
+            continue
+        node = out
+        for part in rel[:-1]:
+            node = node.setdefault(part, {})
+        try:
+            node[rel[-1]] = json.loads(data) if data else {}
+        except ValueError:
+            node[rel[-1]] = {"raw": data.decode(errors="replace")}
     return out
 
 

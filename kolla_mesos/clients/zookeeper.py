@@ -419,20 +419,7 @@ class Store:
 
     def _records(self, base: str, depth: int) -> dict[str, Any]:
         with self._mapped("read", base):
-            tree = zk_io.walk(self.client, base, self.timeout)
-        out: dict[str, Any] = {}
-        for path, (data, _children) in tree.items():
-            rel = posixpath.relpath(path, base).split("/")
-            if len(rel) != depth or rel == ["."]:
-                continue
-            node = out
-            for part in rel[:-1]:
-                node = node.setdefault(part, {})
-            try:
-                node[rel[-1]] = json.loads(data) if data else {}
-            except ValueError:
-                node[rel[-1]] = {"raw": data.decode(errors="replace")}
-        return out
+            return zk_io.nest_records(zk_io.walk(self.client, base, self.timeout), base, depth)
 
     def read_status(self) -> dict[str, Any]:
         """Runner status records: service -> command -> inputs hash -> host -> record."""
