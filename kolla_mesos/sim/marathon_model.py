@@ -26,6 +26,9 @@ NON_CONFIG_FIELDS = frozenset({"instances", "version", "versionInfo"})
 OMIT_EMPTY = ("args", "constraints", "dependencies", "env", "fetch", "healthChecks",
               "readinessChecks", "secrets", "acceptedResourceRoles")
 
+#: The keys of a 1.10 ``container`` (RAML ``Container``); others (``appc``) are dropped.
+CONTAINER_FIELDS = ("type", "docker", "volumes", "portMappings", "linuxInfo")
+
 HEALTH_DEFAULTS: dict[str, Any] = {
     "gracePeriodSeconds": 300, "intervalSeconds": 60, "maxConsecutiveFailures": 3,
     "timeoutSeconds": 20, "delaySeconds": 15,
@@ -126,7 +129,8 @@ def _normalize_ports(app: App) -> None:
             mappings = [{"containerPort": 0, "name": "default"}]
         container["portMappings"] = [
             {"containerPort": 0, "hostPort": 0, "servicePort": 0, "protocol": "tcp",
-             **m, "labels": dict(m.get("labels") or {})}
+             **{k: v for k, v in m.items() if k != "networkNames" or v},
+             "labels": dict(m.get("labels") or {})}
             for m in mappings]
         return
     if "portDefinitions" not in app:
@@ -143,6 +147,8 @@ def _normalize_container(app: App) -> None:
     if not container:
         app.pop("container", None)
         return
+    for key in [k for k in container if k not in CONTAINER_FIELDS]:
+        del container[key]
     container.setdefault("type", "DOCKER")
     container["volumes"] = list(container.get("volumes") or [])
     docker = container.get("docker")

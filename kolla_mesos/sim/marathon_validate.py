@@ -169,7 +169,7 @@ def unreachable(value: Any, path: str, errors: Errors) -> None:
     if isinstance(value, str):
         string(enum=("disabled",))(value, path, errors)
     else:
-        obj({"inactiveAfterSeconds": PORT_FREE_INT, "expungeAfterSeconds": PORT_FREE_INT})(
+        obj({"inactiveAfterSeconds": PORT_FREE_INT, "expungeAfterSeconds": number(0)})(
             value, path, errors)
 
 
