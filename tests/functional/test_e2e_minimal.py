@@ -1,7 +1,7 @@
 """The minimal profile end to end: real MariaDB (Galera), memcached, RabbitMQ and Keystone.
 
 From empty state: a real ZooKeeper, the simulator with isolated agents (each its own
-127.0.1.x address and copy-on-write /etc, /var/lib, /var/log, /run), the real CLI as a
+127.x.y.z address and copy-on-write /etc, /var/lib, /var/log, /run), the real CLI as a
 subprocess, the real runner in every task, and the daemons tools/prepare-host installed.
 The end is a real Keystone token.  docs/deployment-files.md, docs/host-as-image.md.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -81,6 +82,9 @@ class Deployment:
                  topology: dict[str, Any]) -> None:
         self.etc = root / "etc"
         self.etc.mkdir()
+        #: agent host name -> address
+        self.addresses = {name: host["addresses"]["api"]
+                          for name, host in topology["hosts"].items()}
         self.conf = self.etc / "kolla-mesos.conf"
         globals_yml = yaml.safe_load((REPO / "etc/kolla-mesos/globals.yml").read_text())
         first = next(iter(topology["hosts"].values()))["addresses"]["api"]
@@ -149,7 +153,7 @@ def _sim_logs(state: Path) -> str:
 def cluster(request: pytest.FixtureRequest, tmp_path: Path, zk_server: Any, zk_root: str,
             ) -> Iterator[tuple[Simulator, Deployment]]:
     """A simulator with isolated agents (``agents`` parameter) and a deployment for it."""
-    hosts, groups = request.param
+    hosts, groups = request.param()
     before = _daemon_pids()
     state = tmp_path / "sim"
     agents = [{"hostname": name, "address": address} for name, address in hosts.items()]
@@ -189,31 +193,42 @@ def _writes(stderr: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-ONE_AGENT = ({"agent1": "127.0.1.1"},
-             {"control": ["agent1"], "mariadb": ["agent1"], "memcached": ["agent1"],
-              "rabbitmq": ["agent1"], "keystone": ["agent1"]})
-THREE_AGENTS = ({"agent1": "127.0.1.1", "agent2": "127.0.1.2", "agent3": "127.0.1.3"},
-                {"control": ["agent1", "agent2", "agent3"],
-                 "mariadb": ["agent1", "agent2", "agent3"],
-                 "memcached": ["agent1", "agent2", "agent3"],
-                 "rabbitmq": ["agent1"], "keystone": ["agent1"]})
+def _addresses(count: int) -> dict[str, str]:
+    """Agent addresses in a loopback /24 of their own (127.x.y.1-n): the daemons listen on
+    their well-known ports, so two runs of these tests at once must not share addresses."""
+    rng = random.SystemRandom()
+    net = f"127.{rng.randrange(100, 250)}.{rng.randrange(0, 256)}"
+    return {f"agent{i}": f"{net}.{i}" for i in range(1, count + 1)}
 
 
-@pytest.mark.parametrize("cluster", [ONE_AGENT], indirect=True, ids=["one-agent"])
+def _one_agent() -> tuple[dict[str, str], dict[str, list[str]]]:
+    one = ["agent1"]
+    return _addresses(1), {"control": one, "mariadb": one, "memcached": one,
+                           "rabbitmq": one, "keystone": one}
+
+
+def _three_agents() -> tuple[dict[str, str], dict[str, list[str]]]:
+    three = ["agent1", "agent2", "agent3"]
+    return _addresses(3), {"control": three, "mariadb": three, "memcached": three,
+                           "rabbitmq": ["agent1"], "keystone": ["agent1"]}
+
+
+@pytest.mark.parametrize("cluster", [_one_agent], indirect=True, ids=["one-agent"])
 def test_minimal_profile_up_to_a_keystone_token(cluster: tuple[Simulator, Deployment]):
     sim, dep = cluster
+    address = dep.addresses["agent1"]
     started = time.monotonic()
     first = dep.run("deploy", "--no-progress")
     elapsed = time.monotonic() - started
     assert first.returncode == 0, f"{first.stderr}\n{_sim_logs(sim.state_dir)}"
     print(f"minimal profile deployed in {elapsed:.1f} s")
 
-    token = _token("127.0.1.1", dep.passwords["keystone_admin_password"])
+    token = _token(address, dep.passwords["keystone_admin_password"])
     assert token.status_code == 201, token.text
     assert token.headers["X-Subject-Token"]
     catalog = {entry["type"] for entry in token.json()["token"]["catalog"]}
     assert "identity" in catalog
-    assert _token("127.0.1.1", "not-the-password").status_code == 401
+    assert _token(address, "not-the-password").status_code == 401
 
     status = {row["service"]: row for row in dep.json("status")}
     assert set(status) == {"mariadb", "memcached", "rabbitmq", "keystone"}
@@ -234,7 +249,7 @@ def test_minimal_profile_up_to_a_keystone_token(cluster: tuple[Simulator, Deploy
     second = dep.run("deploy", "--no-progress")
     assert second.returncode == 0, second.stderr
     assert _writes(second.stderr) == (0, 0)
-    assert _token("127.0.1.1", dep.passwords["keystone_admin_password"]).status_code == 201
+    assert _token(address, dep.passwords["keystone_admin_password"]).status_code == 201
 
 
 def _wsrep_cluster_size(address: str, password: str) -> int:
@@ -246,7 +261,7 @@ def _wsrep_cluster_size(address: str, password: str) -> int:
     return int(proc.stdout.split()[1])
 
 
-@pytest.mark.parametrize("cluster", [THREE_AGENTS], indirect=True, ids=["three-agents"])
+@pytest.mark.parametrize("cluster", [_three_agents], indirect=True, ids=["three-agents"])
 def test_three_memcached_and_a_three_node_galera_cluster(cluster: tuple[Simulator, Deployment]):
     sim, dep = cluster
     started = time.monotonic()
@@ -258,7 +273,7 @@ def test_three_memcached_and_a_three_node_galera_cluster(cluster: tuple[Simulato
     status = {row["service"]: row for row in dep.json("status")}
     for name in ("mariadb", "memcached"):
         assert status[name]["healthy"] == status[name]["instances"] == 3, status[name]
-    for address in ("127.0.1.1", "127.0.1.2", "127.0.1.3"):
+    for address in dep.addresses.values():
         assert _wsrep_cluster_size(address, dep.passwords["database_password"]) == 3
         with socket_to(address, 11211) as conn:
             conn.sendall(b"version\r\n")
