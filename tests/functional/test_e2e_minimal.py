@@ -187,6 +187,12 @@ def _token(address: str, password: str) -> requests.Response:
                          headers={"Connection": "close"})
 
 
+def _task_ids(sim: Simulator, app_id: str) -> set[str]:
+    reply = requests.get(f"{sim.marathon_url}/v2/apps{app_id}/tasks", timeout=10)
+    reply.raise_for_status()
+    return {task["id"] for task in reply.json()["tasks"]}
+
+
 def _writes(stderr: str) -> tuple[int, int]:
     match = re.search(r"(\d+) ZooKeeper writes, (\d+) API writes", stderr)
     assert match, stderr
@@ -249,6 +255,18 @@ def test_minimal_profile_up_to_a_keystone_token(cluster: tuple[Simulator, Deploy
     second = dep.run("deploy", "--no-progress")
     assert second.returncode == 0, second.stderr
     assert _writes(second.stderr) == (0, 0)
+    assert _token(address, dep.passwords["keystone_admin_password"]).status_code == 201
+
+    # a changed my.cnf restarts MariaDB (Marathon rolls the app) on its named volume: the
+    # node restarts the cluster from its own data, and Keystone's data is still there
+    tasks_before = _task_ids(sim, "/kolla/e2e/mariadb/mariadb")
+    changed = dep.run("deploy", "--no-progress", "-e", "mariadb_innodb_log_file_size_mb=64")
+    assert changed.returncode == 0, f"{changed.stderr}\n{_sim_logs(sim.state_dir)}"
+    tasks_after = _task_ids(sim, "/kolla/e2e/mariadb/mariadb")
+    assert len(tasks_after) == 1 and not tasks_after & tasks_before
+    status = {row["service"]: row for row in dep.json("status")}
+    assert status["mariadb"]["generation"] == 2
+    assert status["mariadb"]["healthy"] == 1, status["mariadb"]
     assert _token(address, dep.passwords["keystone_admin_password"]).status_code == 201
 
 
