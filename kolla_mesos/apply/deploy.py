@@ -152,9 +152,17 @@ class Deployer:
     # -- steps ------------------------------------------------------------------------------
 
     def _submit(self, plan: Plan, changes: Diff, live: LiveState) -> str | None:
-        for body in job_bodies(plan, changes, live):
-            self.clients.chronos.add_job(body)
+        bodies = job_bodies(plan, changes, live)
+        # Chronos starts a dependent job only when a parent succeeds *after* the child exists:
+        # parents are created disabled, then the children, then the parents are enabled.
+        parents = {p for body in bodies for p in body.get("parents", [])}
+        for body in bodies:
+            first = dict(body, disabled=True) if body["name"] in parents else body
+            self.clients.chronos.add_job(first)
             self.progress.update(_service_of(body), f"job {body['name']} submitted")
+        for body in bodies:
+            if body["name"] in parents:
+                self.clients.chronos.add_job(body)
         if any(c.action in ("create", "update", "scale", "remove") for c in changes.apps):
             for change in changes.apps:
                 self.progress.update(change.app_id.rsplit("/", 1)[-1], f"app {change.action}")

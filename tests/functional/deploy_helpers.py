@@ -41,6 +41,19 @@ class DeployEnv:
     zk_root: str
     store_port: int
     web_port: int
+    sim_state: Path | None = None
+
+    def task_logs(self, limit: int = 3000) -> str:
+        """The tail of every task's stderr in the simulator (for failure messages)."""
+        if self.sim_state is None:
+            return ""
+        out = []
+        for path in sorted(self.sim_state.glob("slaves/**/runs/*/stderr")):
+            if path.parent.name == "latest":
+                continue
+            text = path.read_text(errors="replace")[-limit:]
+            out.append(f"--- {path.parts[-4][:70]}\n{text}")
+        return "\n".join(out)
 
     def run(self, *args: str, timeout: float = 240, check: bool = False,
             ) -> subprocess.CompletedProcess[str]:
@@ -52,7 +65,7 @@ class DeployEnv:
         if check and proc.returncode != 0:
             raise AssertionError(
                 f"{' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\n"
-                f"stderr:\n{proc.stderr}")
+                f"stderr:\n{proc.stderr}\ntask logs:\n{self.task_logs()}")
         return proc
 
     def json(self, *args: str, timeout: float = 240) -> Any:
@@ -62,7 +75,7 @@ class DeployEnv:
 
 def make_env(tmp_path: Path, zk_hosts: str, zk_root: str, urls: dict[str, str],
              deployment_id: str = "t1", profile: str = "test",
-             base_dir: Path | None = None) -> DeployEnv:
+             base_dir: Path | None = None, sim_state: Path | None = None) -> DeployEnv:
     """Lay out a deployment directory for the test profile."""
     etc = tmp_path / "etc"
     etc.mkdir()
@@ -98,4 +111,5 @@ url = {urls["chronos"]}
 url = {urls["mesos"]}
 """)
     return DeployEnv(root=tmp_path, conf=conf, etc=etc, deployment_id=deployment_id,
-                     zk_root=zk_root, store_port=free_port(), web_port=free_port())
+                     zk_root=zk_root, store_port=free_port(), web_port=free_port(),
+                     sim_state=sim_state)

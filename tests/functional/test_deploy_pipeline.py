@@ -28,13 +28,13 @@ def _writes(stderr: str) -> tuple[int, int]:
 
 @pytest.fixture
 def env(tmp_path, zk_server, zk_root, sim):
-    return make_env(tmp_path, zk_server.hosts, zk_root, sim.urls())
+    return make_env(tmp_path, zk_server.hosts, zk_root, sim.urls(), sim_state=sim.state_dir)
 
 
 def test_deploy_status_idempotence_and_reload(env, zk_server, zk_admin):
     # 1. first deploy: everything created, jobs succeed, apps healthy
     first = env.run("deploy", "-f", "json")
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 0, first.stderr + "\ntask logs:\n" + env.task_logs()
     zk_writes, api_writes = _writes(first.stderr)
     assert zk_writes > 0 and api_writes > 0
 
@@ -134,7 +134,7 @@ def test_killed_deployer_converges_on_rerun(env, zk_admin):
         proc.wait(timeout=30)
     # re-run: it converges (jobs done, apps healthy), and then a third run is a no-op
     again = env.run("deploy")
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 0, again.stderr + "\ntask logs:\n" + env.task_logs()
     status = {row["service"]: row for row in env.json("status")}
     assert status["web"]["healthy"] == 1 and status["store"]["healthy"] == 1
     assert status["migrate"]["last job result"] == "success"
