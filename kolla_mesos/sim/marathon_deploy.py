@@ -24,6 +24,9 @@ LOG = logging.getLogger(__name__)
 #: A deployment with steps stays listed at least this long (clients poll for it, as they can
 #: on a real Marathon where launching through offers takes a while).
 MIN_VISIBLE_SECONDS = 0.5
+#: Marathon's ``--scale_apps_initial_delay`` and ``--scale_apps_interval`` (seconds).
+SCALE_CHECK_DELAY = 15.0
+SCALE_CHECK_SECONDS = 300.0
 
 
 class AppLocked(Exception):
@@ -65,9 +68,12 @@ class Deployment:
 class DeploymentManager:
     """Holds the running deployments and advances them from the scheduler thread."""
 
-    def __init__(self, scheduler: Scheduler) -> None:
+    def __init__(self, scheduler: Scheduler, scale_check_seconds: float = SCALE_CHECK_SECONDS,
+                 scale_check_delay: float = SCALE_CHECK_DELAY) -> None:
         self.scheduler = scheduler
         self.deployments: dict[str, Deployment] = {}
+        self.scale_check_seconds = scale_check_seconds
+        self._next_scale_check = time.monotonic() + scale_check_delay
         scheduler.step_hook = self.advance
 
     def deployments_of(self, app_id: str) -> list[str]:
@@ -117,8 +123,23 @@ class DeploymentManager:
         self.scheduler.events.publish("deployment_failed", id=deployment.plan.id,
                                       plan=deployment.plan.event_json(), reason=reason)
 
+    def scale_check(self) -> None:
+        """Marathon's periodic scale check: an app no deployment works on gets back to
+        ``instances`` tasks (after a cancelled deployment left it part-way)."""
+        busy = {a for d in self.deployments.values() for a in d.plan.affected_apps}
+        for app_id, rt in self.scheduler.runtimes.items():
+            if app_id in busy or rt.removing or app_id not in self.scheduler.root.apps:
+                continue
+            rt.app = self.scheduler.root.apps[app_id]
+            rt.restart_to = None
+            rt.target = int(rt.app["instances"])
+
     def advance(self) -> None:
-        """Start, check and finish steps of every deployment (scheduler lock held)."""
+        """Start, check and finish steps of every deployment (scheduler lock held); run the
+        scale check when it is due."""
+        if time.monotonic() >= self._next_scale_check:
+            self._next_scale_check = time.monotonic() + self.scale_check_seconds
+            self.scale_check()
         for deployment in list(self.deployments.values()):
             while deployment.plan.id in self.deployments:
                 if deployment.step >= len(deployment.plan.steps):

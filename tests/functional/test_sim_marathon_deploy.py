@@ -230,3 +230,23 @@ def test_event_stream_frames_and_filters(msim: Sim) -> None:
                      "event: deployment_success"]
     last = frames[-1].split(b"\r\n")
     assert last[1].startswith(b"data: {") and deployment_id.encode() in last[1]
+
+
+def test_cancelled_deployment_leaves_partial_state_until_the_scale_check(msim: Sim) -> None:
+    app = {"id": "/uniq", "cmd": "exec sleep 300", "cpus": 0.01, "mem": 8, "instances": 2,
+           "constraints": [["hostname", "UNIQUE"]]}
+    deployment = deploy(msim, "POST", "/v2/apps", app)
+
+    def queued() -> list[dict[str, Any]]:
+        return list(requests.get(f"{msim.url}/v2/queue", timeout=10).json()["queue"])
+
+    assert poll(queued)[0]["count"] == 1
+    cancel = requests.delete(f"{msim.url}/v2/deployments/{deployment}?force=true", timeout=10)
+    assert cancel.status_code == 202
+    msim.deployment_done(deployment)
+    assert queued() == [] and msim.app("/uniq")["tasksRunning"] == 1
+    with msim.service.scheduler.lock:
+        msim.service.core.deployments.scale_check()
+    msim.service.scheduler.poke()
+    assert poll(queued)[0]["count"] == 1
+    assert msim.app("/uniq")["instances"] == 2
