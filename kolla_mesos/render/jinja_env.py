@@ -15,6 +15,7 @@ once.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import pathlib
@@ -161,10 +162,15 @@ class KollaEnvironment(jinja2.nativetypes.NativeEnvironment):
     def render_native(self, source: str, name: str, variables: Mapping[str, Any]) -> Any:
         """Render SOURCE with VARIABLES (looked up lazily); the native result.
 
+        VARIABLES is Jinja's context parent; unless it has ``includes_globals`` (the
+        renderer's lazy host variables do), the environment's globals are added.
+
         Raises the exception of the failing expression, with Jinja's traceback rewritten so
         that ``error_location`` can find the template line.
         """
         tmpl = self.compiled(source, name)
+        if not getattr(variables, "includes_globals", False):
+            variables = collections.ChainMap(variables, self.globals)  # type: ignore[arg-type]
         ctx = tmpl.new_context(variables, shared=True)  # type: ignore[arg-type]
         try:
             result = self.concat(tmpl.root_render_func(ctx))

@@ -218,6 +218,9 @@ def is_template(value: str) -> bool:
 class HostVars(Mapping[str, Any]):
     """The variables of one host for one role, resolved lazily (a Jinja context parent)."""
 
+    #: the environment's globals (lookup, range, ...) are part of this mapping
+    includes_globals = True
+
     def __init__(self, renderer: Renderer, scope: Scope, host: str,
                  inventory: dict[str, Any], magic: dict[str, Any],
                  host_magic: frozenset[str], task_vars: dict[str, Any] | None = None,

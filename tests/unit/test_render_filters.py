@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 from typing import Any
 
 import pytest
@@ -140,3 +141,18 @@ def test_error_lines_count_the_jinja2_header() -> None:
     assert error_location(err.value, "h.j2") == 3
     with pytest.raises(TemplateError, match="s.j2 line 3: template syntax error"):
         env.render_native("#jinja2: trim_blocks: False\nok\n{% if %}\n", "s.j2", {})
+
+
+def test_lookups(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "motd.txt").write_text("hello\n")
+    env = KollaEnvironment([tmp_path])
+    assert env.render_native("{{ lookup('vars', 'a') }}", "<l>", {"a": [1]}) == [1]
+    assert env.render_native("{{ lookup('vars', 'zz', default='d') }}", "<l>", {}) == "d"
+    assert env.render_native("{{ query('vars', 'a', 'b') }}", "<l>", {"a": 1, "b": 2}) == [1, 2]
+    assert env.render_native("{{ lookup('file', 'motd.txt') }}", "<l>", {}) == "hello"
+    with pytest.raises(TemplateError, match="No variable named 'zz'"):
+        env.render_native("{{ lookup('vars', 'zz') }}", "<l>", {})
+    with pytest.raises(TemplateError, match="the file 'nope' was not found"):
+        env.render_native("{{ lookup('file', 'nope') }}", "<l>", {})
+    with pytest.raises(TemplateError, match="lookup plugin 'pipe' is not supported"):
+        env.render_native("{{ lookup('pipe', 'date') }}", "<l>", {})
