@@ -73,3 +73,26 @@ def test_sync_restores_a_drifted_copy(copy: pathlib.Path) -> None:
     (copy / "roles" / "memcached" / "templates" / "memcached.json.j2").write_text("x")
     assert run("--quiet", "--dir", str(copy)).returncode == 0
     assert run("--check", "--quiet", "--dir", str(copy)).returncode == 0
+
+
+def test_update_reports_changes_file_by_file(copy: pathlib.Path) -> None:
+    # pretend the lock came from another release: one file differs, one is new, one is gone
+    import json
+
+    lock_path = copy / "lock.json"
+    lock = json.loads(lock_path.read_text())
+    conf = copy / "roles" / "memcached" / "templates" / "memcached.json.j2"
+    conf.write_text(conf.read_text().replace("-v", "-vv"))
+    lock["files"]["roles/memcached/templates/memcached.json.j2"] = "0" * 64
+    del lock["files"]["roles/keystone/templates/crontab.j2"]
+    lock["files"]["roles/keystone/templates/gone.j2"] = "1" * 64
+    lock["version"] = "22.1.0"
+    lock_path.write_text(json.dumps(lock))
+    res = run("--update", "22.2.0", "--quiet", "--dir", str(copy))
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == "kolla-ansible 22.1.0 -> 22.2.0"
+    assert "changed  roles/memcached/templates/memcached.json.j2 (+1 -1)" in lines
+    assert "added    roles/keystone/templates/crontab.j2" in lines
+    assert "removed  roles/keystone/templates/gone.j2" in lines
+    assert run("--check", "--quiet", "--dir", str(copy)).returncode == 0
