@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kolla_mesos.errors import TemplateError
-from kolla_mesos.render import filters
+from kolla_mesos.render import filters, kolla_filters
 from kolla_mesos.render.jinja_env import KollaEnvironment
 
 
@@ -85,16 +85,16 @@ def test_mandatory_and_undefined() -> None:
 
 
 def test_put_address_in_context_and_kolla_url() -> None:
-    assert filters.put_address_in_context("10.0.0.1", "url") == "10.0.0.1"
-    assert filters.put_address_in_context("fd00::1", "url") == "[fd00::1]"
-    assert filters.put_address_in_context("fd00::1", "memcache") == "inet6:[fd00::1]"
-    assert filters.put_address_in_context("10.0.0.1", "rabbitmq") == "10,0,0,1"
-    assert filters.put_address_in_context("fd00::1", "rabbitmq") == \
+    assert kolla_filters.put_address_in_context("10.0.0.1", "url") == "10.0.0.1"
+    assert kolla_filters.put_address_in_context("fd00::1", "url") == "[fd00::1]"
+    assert kolla_filters.put_address_in_context("fd00::1", "memcache") == "inet6:[fd00::1]"
+    assert kolla_filters.put_address_in_context("10.0.0.1", "rabbitmq") == "10,0,0,1"
+    assert kolla_filters.put_address_in_context("fd00::1", "rabbitmq") == \
         "16#fd00,16#0,16#0,16#0,16#0,16#0,16#0,16#1"
     with pytest.raises(TemplateError, match="Unknown context 'dns'"):
-        filters.put_address_in_context("10.0.0.1", "dns")
-    assert filters.kolla_url("10.0.0.1", "http", 80, "/v3") == "http://10.0.0.1/v3"
-    assert filters.kolla_url("fd00::1", "https", "5000") == "https://[fd00::1]:5000"
+        kolla_filters.put_address_in_context("10.0.0.1", "dns")
+    assert kolla_filters.kolla_url("10.0.0.1", "http", 80, "/v3") == "http://10.0.0.1/v3"
+    assert kolla_filters.kolla_url("fd00::1", "https", "5000") == "https://[fd00::1]:5000"
 
 
 def _hv(**hosts: dict[str, Any]) -> dict[str, Any]:
