@@ -86,6 +86,14 @@ def test_deploy_status_idempotence_and_reload(env, zk_server, zk_admin):
     assert deployments[env.deployment_id]["current generation"] == gen
     assert "reloads=1" in _get(f"http://127.0.0.1:{env.web_port}/")
 
+    # 6. rollback: back to the first generation, its files reach the sighup service again
+    rows = env.json("rollback")
+    assert rows == [{"from": gen, "to": gen - 1, "apps": 2}]
+    assert int(zk_admin.get(zkpaths.current(env.zk_root, env.deployment_id))[0]) == gen - 1
+    plan = env.json("plan", "-e", "web_workers=7")
+    assert {"kind": "zookeeper", "what": "services/testing/web/files/web.conf",
+            "action": "change"} in plan
+
 
 def test_failed_job_rolls_back_to_previous_generation(env, zk_admin):
     assert env.run("deploy").returncode == 0
