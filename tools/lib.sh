@@ -40,9 +40,14 @@ ensure_venv() {
     local stamp="$VENV/.kolla-mesos-installed${extras:+-$extras}"
     if [ ! -f "$stamp" ] || [ "$TOP/setup.cfg" -nt "$stamp" ]; then
         log "installing kolla-mesos${extras:+[$extras]} into $VENV"
-        "$VENV/bin/pip" install -q --disable-pip-version-check -e "$TOP${extras:+[$extras]}" 2>&1 \
-            | grep -v "is neither a file nor a directory" || true
-        "$VENV/bin/python" -c "import kolla_mesos" 
+        # (pip's noise about this machine's extra local index is filtered; its status is kept)
+        if ! "$VENV/bin/pip" install -q --disable-pip-version-check -e "$TOP${extras:+[$extras]}" \
+                > "$VENV/pip-install.log" 2>&1; then
+            grep -v "is neither a file nor a directory" "$VENV/pip-install.log" >&2
+            echo "pip install failed (full log: $VENV/pip-install.log)" >&2
+            return 1
+        fi
+        "$VENV/bin/python" -c "import kolla_mesos"
         touch "$stamp"
     fi
 }
