@@ -102,7 +102,7 @@ class Deployer:
         self.timeout = timeout
         self.keep = keep_generations
         self.created_by = created_by
-        self._job_services: dict[str, str] = {}
+        self._job_labels: dict[str, str] = {}
 
     # -- public -----------------------------------------------------------------------------
 
@@ -113,7 +113,7 @@ class Deployer:
 
     def deploy(self, plan: Plan) -> DeployReport:
         """Bring the deployment to ``plan``; see the module docstring."""
-        self._job_services = {j.name: j.service for j in plan.jobs()}
+        self._job_labels = {j.name: f"{j.service}/{j.command}" for j in plan.jobs()}
         live, changes = self.plan_diff(plan)
         if changes.empty:
             self.progress.note("no changes: configuration, apps and jobs are up to date")
@@ -159,7 +159,8 @@ class Deployer:
         for body in bodies:
             first = dict(body, disabled=True) if body["name"] in parents else body
             self.clients.chronos.add_job(first)
-            self.progress.update(_service_of(body), f"job {body['name']} submitted")
+            self.progress.update(self._job_labels.get(body["name"], _service_of(body)),
+                                 f"job {body['name']} submitted")
         for body in bodies:
             if body["name"] in parents:
                 self.clients.chronos.add_job(body)
@@ -202,8 +203,8 @@ class Deployer:
 
     def _job_progress(self, progress: Mapping[str, JobProgress]) -> None:
         for name, prog in progress.items():
-            service = self._job_services.get(name, name)
-            self.progress.update(service, f"job {name}: {prog.status} ({prog.state})")
+            label = self._job_labels.get(name, name)
+            self.progress.update(label, f"job {prog.status} ({prog.state})")
 
     def _app_progress(self, progress: Mapping[str, AppProgress]) -> None:
         for app_id, prog in progress.items():
@@ -242,11 +243,24 @@ class Deployer:
                 "kind": "app" if svc.app else "job",
                 "hosts": len(svc.hosts),
                 "action": "changed" if svc.service in touched else "unchanged",
-                "state": self.progress.states.get(svc.service, "ok"),
+                "state": self._service_state(svc.service, [j.command for j in svc.jobs],
+                                             svc.app is not None),
             })
         return DeployReport(generation=generation, previous_generation=previous, diff=changes,
                             rows=rows, zk_writes=self.clients.store.writes,
                             http_writes=self.clients.http_writes())
+
+
+    def _service_state(self, service: str, commands: list[str], is_app: bool) -> str:
+        """One cell for the summary: the app's last progress, plus its jobs' outcome."""
+        states = self.progress.states
+        parts = [states.get(service, "unchanged")] if is_app else []
+        if commands:
+            done = sum(1 for c in commands
+                       if states.get(f"{service}/{c}", "").startswith("job success"))
+            parts.append(f"{done}/{len(commands)} jobs succeeded" if any(
+                f"{service}/{c}" in states for c in commands) else f"{len(commands)} jobs")
+        return ", ".join(parts)
 
 
 def _service_of(body: Mapping[str, Any]) -> str:
