@@ -62,6 +62,7 @@ class AnsibleRenderer:
         self.topology = topology
         self.loader = DataLoader()
         self._managers: dict[str | None, Any] = {}
+        self._host_vars: dict[tuple[str, str], dict[str, Any]] = {}
         self._InventoryManager = InventoryManager
         self._VariableManager = VariableManager
         self._HostVars = HostVars
@@ -101,7 +102,10 @@ class AnsibleRenderer:
         from ansible.template import Templar, trust_as_template
 
         inv, vm = self._manager(role)
-        all_vars = vm.get_vars(host=inv.get_host(host), include_hostvars=True)
+        key = (role, host)
+        if key not in self._host_vars:
+            self._host_vars[key] = vm.get_vars(host=inv.get_host(host), include_hostvars=True)
+        all_vars = dict(self._host_vars[key])
         all_vars.update({k: _trust(v) for k, v in (task_vars or {}).items()})
         all_vars.update(facts or {})
         all_vars.update(vm._extra_vars)

@@ -87,3 +87,28 @@ def test_every_synced_template_renders_like_ansible(setup: tuple) -> None:
           f"{len(hosts)} hosts), {len(mismatches)} differ")
     assert compared == len(CASES) * len(hosts) and compared >= 60
     assert not mismatches, "differ from ansible-core: " + ", ".join(mismatches)
+
+
+def test_per_service_variants_render_like_ansible(setup: tuple) -> None:
+    """Templates kolla-ansible renders once per service (``service_name: item.key``), for
+    every service of the role (on one controller: host dependence is covered above)."""
+    ours, theirs = setup
+    compared, mismatches = 0, []
+    for role, name, task_vars in CASES:
+        if not task_vars or "service_name" not in task_vars:
+            continue
+        services = ours.context(next(iter(ours.topology.hosts)), role).resolve(
+            f"{role.replace('-', '_')}_services")
+        assert services, role
+        for service in services:
+            variant = dict(task_vars, service_name=service)
+            for host in list(ours.topology.hosts)[:1]:
+                mine = ours.render_template(role, name, host, variant)
+                ref = theirs.render_template(role, name, host, variant,
+                                             _ansible_facts(role, host, ours))
+                compared += 1
+                if mine != ref:
+                    mismatches.append(f"{role}/{name} for {service} on {host}")
+    print(f"parity: compared {compared} per-service variants, {len(mismatches)} differ")
+    assert compared >= 30
+    assert not mismatches, "differ from ansible-core: " + ", ".join(mismatches)
