@@ -25,6 +25,7 @@ import requests
 import yaml
 
 from kolla_mesos.sim.simulator import Simulator
+from kolla_mesos.testing.zookeeper import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -41,7 +42,8 @@ DAEMONS = {"mariadbd", "memcached", "beam.smp", "epmd", "uwsgi", "erl_child_setu
            "inet_gethost", "kolla-mesos-sta", "rsync", "socat"}
 #: test-only globals: fast password hashing; small InnoDB redo log; rsync state transfers
 #: (mariabackup's socat listens on 0.0.0.0:4444, which agents sharing one network
-#: namespace cannot all do at once: docs/host-as-image.md)
+#: namespace cannot all do at once: docs/host-as-image.md); RabbitMQ's distribution port
+#: is an ephemeral one (see Deployment)
 TEST_GLOBALS = {"keystone_password_hash_rounds": 4, "mariadb_innodb_log_file_size_mb": 48,
                 "mariadb_wsrep_sst_method": "rsync"}
 
@@ -88,7 +90,11 @@ class Deployment:
         self.conf = self.etc / "kolla-mesos.conf"
         globals_yml = yaml.safe_load((REPO / "etc/kolla-mesos/globals.yml").read_text())
         first = next(iter(topology["hosts"].values()))["addresses"]["api"]
-        globals_yml.update(TEST_GLOBALS, kolla_internal_vip_address=first)
+        # RabbitMQ checks at start that nothing listens on its distribution port on ANY
+        # address: a broker of another test run on this machine would fail that check on
+        # the well-known 25672 (docs/host-as-image.md).
+        globals_yml.update(TEST_GLOBALS, kolla_internal_vip_address=first,
+                           rabbitmq_cluster_port=free_port("0.0.0.0"))
         (self.etc / "globals.yml").write_text(yaml.safe_dump(globals_yml))
         (self.etc / "topology.yml").write_text(yaml.safe_dump(topology))
         shutil.copy(REPO / "etc/kolla-mesos/passwords.yml", self.etc / "passwords.yml")
