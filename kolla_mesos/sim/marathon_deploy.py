@@ -4,7 +4,8 @@ A deployment advances one step at a time (``deployment_info`` before a step,
 ``deployment_step_success`` after it, ``deployment_success`` at the end).  A step is done when
 every action is: Start at once; Scale when the app has exactly ``instances`` tasks and that
 many are running (and healthy, if it has health checks); Restart when no task of an old
-configuration is left and ``instances`` new ones are ready; Stop when every task is gone.
+configuration is left (killed tasks count until they are gone) and ``instances`` new ones are
+ready; Stop when every task is gone.
 Deployments never time out, as in Marathon.
 """
 
@@ -206,13 +207,13 @@ class DeploymentManager:
         target = plan.target.apps[action.app]
         instances = int(target["instances"])
         has_checks = bool(target.get("healthChecks"))
-        active = rt.active_tasks()
+        alive = list(rt.tasks.values())  # not terminal, including those being killed
         if action.action == RESTART:
             version = config_version(target)
-            if any(t.config_version != version for t in active):
+            if any(t.config_version != version for t in alive):
                 return False
-        ready = sum(1 for t in active if t.ready(has_checks))
-        done = len(active) <= instances and ready >= instances
+        ready = sum(1 for t in alive if t.ready(has_checks))
+        done = len(alive) <= instances and ready >= instances
         if done and action.action == RESTART and rt.restart_to is not None:
             rt.restart_to = None
             rt.target = instances

@@ -51,9 +51,13 @@ def test_app_lifecycle_with_the_marathon_client(msim: Sim) -> None:
 
     pair = sorted(before - {victim})[:2]
     assert client.kill_given_tasks(pair, scale=False)
-    msim.recorder.wait_for(
-        lambda e: len({x["taskId"] for x in msim.recorder.of("status_update_event")
-                       if x["taskStatus"] == "TASK_RUNNING"} - before) >= 2)
+
+    def states(state: str) -> set[str]:
+        return {x["taskId"] for x in msim.recorder.of("status_update_event")
+                if x["taskStatus"] == state}
+
+    msim.recorder.wait_for(lambda e: len(states("TASK_RUNNING") - before) >= 2
+                           and set(pair) <= states("TASK_KILLED"))
     after = ids(client, "/trivial")
     assert len(after) == 4 and not after & set(pair)
 
