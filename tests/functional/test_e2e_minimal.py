@@ -43,7 +43,7 @@ DAEMONS = {"mariadbd", "memcached", "beam.smp", "epmd", "uwsgi", "erl_child_setu
 #: test-only globals: fast password hashing; small InnoDB redo log; rsync state transfers
 #: (mariabackup's socat listens on 0.0.0.0:4444, which agents sharing one network
 #: namespace cannot all do at once: docs/host-as-image.md); RabbitMQ's distribution port
-#: is an ephemeral one (see Deployment)
+#: is an ephemeral one per agent (topology host vars, see the cluster fixture)
 TEST_GLOBALS = {"keystone_password_hash_rounds": 4, "mariadb_innodb_log_file_size_mb": 48,
                 "mariadb_wsrep_sst_method": "rsync"}
 
@@ -90,11 +90,9 @@ class Deployment:
         self.conf = self.etc / "kolla-mesos.conf"
         globals_yml = yaml.safe_load((REPO / "etc/kolla-mesos/globals.yml").read_text())
         first = next(iter(topology["hosts"].values()))["addresses"]["api"]
-        # RabbitMQ checks at start that nothing listens on its distribution port on ANY
-        # address: a broker of another test run on this machine would fail that check on
-        # the well-known 25672 (docs/host-as-image.md).
+        # epmd listens on 127.0.0.1 too: an ephemeral port keeps concurrent runs apart
         globals_yml.update(TEST_GLOBALS, kolla_internal_vip_address=first,
-                           rabbitmq_cluster_port=free_port("0.0.0.0"))
+                           rabbitmq_epmd_port=free_port())
         (self.etc / "globals.yml").write_text(yaml.safe_dump(globals_yml))
         (self.etc / "topology.yml").write_text(yaml.safe_dump(topology))
         shutil.copy(REPO / "etc/kolla-mesos/passwords.yml", self.etc / "passwords.yml")
@@ -168,7 +166,11 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path, zk_server: Any, zk_r
     try:
         topology = {"networks": ["api"],
                     "defaults": {"processor_vcpus": 2, "memtotal_mb": 2048},
-                    "hosts": {name: {"addresses": {"api": address}, "interfaces": {"api": "lo"}}
+                    # RabbitMQ checks at start that nothing listens on its distribution
+                    # port on ANY address: each broker on this machine (other agents, other
+                    # test runs) needs its own (docs/host-as-image.md)
+                    "hosts": {name: {"addresses": {"api": address}, "interfaces": {"api": "lo"},
+                                     "vars": {"rabbitmq_cluster_port": free_port("0.0.0.0")}}
                               for name, address in hosts.items()},
                     "groups": groups}
         deployment = Deployment(tmp_path, zk_server.hosts, zk_root, sim, topology)
@@ -221,6 +223,8 @@ def _one_agent() -> tuple[dict[str, str], dict[str, list[str]]]:
 
 def _three_agents() -> tuple[dict[str, str], dict[str, list[str]]]:
     three = ["agent1", "agent2", "agent3"]
+    # RabbitMQ on one agent only: every agent's epmd would also listen on 127.0.0.1 of the
+    # shared network namespace (docs/host-as-image.md)
     return _addresses(3), {"control": three, "mariadb": three, "memcached": three,
                            "rabbitmq": ["agent1"], "keystone": ["agent1"]}
 
@@ -289,10 +293,10 @@ def _wsrep_cluster_size(address: str, password: str) -> int:
 def test_three_memcached_and_a_three_node_galera_cluster(cluster: tuple[Simulator, Deployment]):
     sim, dep = cluster
     started = time.monotonic()
-    proc = dep.run("deploy", "--no-progress", "--service", "mariadb", "--service", "memcached")
+    proc = dep.run("deploy", "--no-progress", "--profile", "infra")
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, f"{proc.stderr}\n{_sim_logs(sim.state_dir)}"
-    print(f"three-node Galera + 3 memcached deployed in {elapsed:.1f} s")
+    print(f"three-node Galera + 3 memcached (+ RabbitMQ) deployed in {elapsed:.1f} s")
 
     status = {row["service"]: row for row in dep.json("status")}
     for name in ("mariadb", "memcached"):
