@@ -43,6 +43,9 @@ def test_create_answers_201_with_location_header_and_app_info(msim: Sim) -> None
     assert app["portDefinitions"][0]["port"] >= 10000
     assert app["versionInfo"]["lastConfigChangeAt"] == app["version"]
     MarathonApp.from_json(app)
+    running = [e for e in msim.recorder.of("instance_changed_event")
+               if e["runSpecId"] == "/tools/a" and e["condition"] == "Running"]
+    assert len(running) == 2
     for task in app["tasks"]:
         MarathonTask.from_json(task)
         assert task["state"] == "TASK_RUNNING" and task["id"].startswith("tools_a.instance-")
@@ -161,6 +164,7 @@ def test_locked_app_answers_409_and_force_overrides(msim: Sim) -> None:
                    "'?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.",
         "deployments": [{"id": first}]}
     assert msim.app("/locked")["instances"] == 1
+    assert msim.recorder.of("group_change_failed")
     forced = requests.put(f"{msim.url}/v2/apps/locked?force=true", json={"instances": 0},
                           timeout=10)
     assert forced.status_code == 200
