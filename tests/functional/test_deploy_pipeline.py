@@ -93,6 +93,10 @@ def test_deploy_status_idempotence_and_reload(env, zk_server, zk_admin):
     plan = env.json("plan", "-e", "web_workers=7")
     assert {"kind": "zookeeper", "what": "services/testing/web/files/web.conf",
             "action": "change"} in plan
+    detailed = env.json("plan", "--diff", "-e", "web_workers=9")
+    web_conf = next(r for r in detailed if r["what"] == "services/testing/web/files/web.conf")
+    assert "+workers = 9" in web_conf["diff"] and "-workers = 3" in web_conf["diff"]
+    assert "test-store-secret-42" not in str(detailed)
 
 
 def test_failed_job_rolls_back_to_previous_generation(env, zk_admin):
