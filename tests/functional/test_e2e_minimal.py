@@ -37,9 +37,6 @@ HOST_BINARIES = ("/usr/sbin/mariadbd", "/usr/bin/mariadb-install-db", "/usr/bin/
                  "/usr/lib/rabbitmq/bin/rabbitmq-server", "/usr/bin/epmd",
                  str(KEYSTONE_VENV / "bin" / "uwsgi"),
                  str(KEYSTONE_VENV / "bin" / "keystone-manage"))
-#: process names of everything a deployment of the minimal profile runs
-DAEMONS = {"mariadbd", "memcached", "beam.smp", "epmd", "uwsgi", "erl_child_setup",
-           "inet_gethost", "kolla-mesos-sta", "rsync", "socat"}
 #: test-only globals: fast password hashing; small InnoDB redo log; rsync state transfers
 #: (mariabackup's socat listens on 0.0.0.0:4444, which agents sharing one network
 #: namespace cannot all do at once: docs/host-as-image.md); RabbitMQ's distribution port
@@ -61,18 +58,20 @@ def _host_prepared() -> None:
         pytest.skip("isolated simulator agents need root (mount namespaces)")
 
 
-def _daemon_pids() -> set[int]:
+def _task_processes(zk_root: str) -> set[int]:
+    """Live processes started by this test's tasks: every task (runner, daemon and their
+    children) has this test's own KOLLA_ZK_ROOT in its environment."""
+    marker = f"KOLLA_ZK_ROOT={zk_root}".encode()
     pids = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
+            environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        name = stat[stat.index("(") + 1: stat.rindex(")")]
-        state = stat[stat.rindex(")") + 2:].split()[0]
-        if name in DAEMONS and state != "Z":
+        if stat[stat.rindex(")") + 2:].split()[0] != "Z" and marker in environ:
             pids.add(int(entry.name))
     return pids
 
@@ -158,7 +157,6 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path, zk_server: Any, zk_r
             ) -> Iterator[tuple[Simulator, Deployment]]:
     """A simulator with isolated agents (``agents`` parameter) and a deployment for it."""
     hosts, groups = request.param()
-    before = _daemon_pids()
     state = tmp_path / "sim"
     agents = [{"hostname": name, "address": address} for name, address in hosts.items()]
     sim = Simulator(state, agents=agents, isolation=True, chronos_failure_retry=0.5)
@@ -175,14 +173,16 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path, zk_server: Any, zk_r
                     "groups": groups}
         deployment = Deployment(tmp_path, zk_server.hosts, zk_root, sim, topology)
         yield sim, deployment
+        # (the check below sees the tasks' processes while they run)
+        assert _task_processes(zk_root), "no process of this test's tasks is visible"
     finally:
         sim.stop()
     # every process the test started is gone
     deadline = time.monotonic() + 30
-    left = _daemon_pids() - before
+    left = _task_processes(zk_root)
     while left and time.monotonic() < deadline:
         time.sleep(0.2)
-        left = _daemon_pids() - before
+        left = _task_processes(zk_root)
     assert not left, f"processes left behind: {sorted(left)}"
 
 
