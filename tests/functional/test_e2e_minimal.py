@@ -280,13 +280,18 @@ def test_minimal_profile_up_to_a_keystone_token(cluster: tuple[Simulator, Deploy
     assert _token(address, dep.passwords["keystone_admin_password"]).status_code == 201
 
 
-def _wsrep_cluster_size(address: str, password: str) -> int:
+def _sql(address: str, password: str, statement: str) -> str:
+    """Run one statement as root over TCP (the password through MYSQL_PWD, not argv)."""
     proc = subprocess.run(
         ["/usr/bin/mariadb", "--no-defaults", "-h", address, "-u", "root", "-N", "-B", "-e",
-         "SHOW STATUS LIKE 'wsrep_cluster_size'"],
+         statement],
         capture_output=True, text=True, timeout=30, env={**os.environ, "MYSQL_PWD": password})
     assert proc.returncode == 0, proc.stderr
-    return int(proc.stdout.split()[1])
+    return proc.stdout
+
+
+def _wsrep_cluster_size(address: str, password: str) -> int:
+    return int(_sql(address, password, "SHOW STATUS LIKE 'wsrep_cluster_size'").split()[1])
 
 
 @pytest.mark.parametrize("cluster", [_three_agents], indirect=True, ids=["three-agents"])
@@ -306,6 +311,23 @@ def test_three_memcached_and_a_three_node_galera_cluster(cluster: tuple[Simulato
         with socket_to(address, 11211) as conn:
             conn.sendall(b"version\r\n")
             assert conn.recv(64).startswith(b"VERSION ")
+
+    # a changed my.cnf: Marathon restarts one node at a time, each rejoins the cluster on its
+    # own volume, and what was written before is on every node after
+    password = dep.passwords["database_password"]
+    first = dep.addresses["agent1"]
+    _sql(first, password, "CREATE DATABASE e2e_probe")
+    before = _task_ids(sim, "/kolla/e2e/mariadb/mariadb")
+    started = time.monotonic()
+    proc = dep.run("deploy", "--no-progress", "--service", "mariadb", "--service", "memcached",
+                   "-e", "mariadb_innodb_log_file_size_mb=64")
+    assert proc.returncode == 0, f"{proc.stderr}\n{_sim_logs(sim.state_dir)}"
+    print(f"rolling restart of the Galera cluster in {time.monotonic() - started:.1f} s")
+    after = _task_ids(sim, "/kolla/e2e/mariadb/mariadb")
+    assert len(after) == 3 and not after & before
+    for address in dep.addresses.values():
+        assert _wsrep_cluster_size(address, password) == 3
+        assert "e2e_probe" in _sql(address, password, "SHOW DATABASES").split()
 
 
 def socket_to(address: str, port: int) -> Any:
