@@ -306,6 +306,7 @@ def test_three_memcached_and_a_three_node_galera_cluster(cluster: tuple[Simulato
     status = {row["service"]: row for row in dep.json("status")}
     for name in ("mariadb", "memcached"):
         assert status[name]["healthy"] == status[name]["instances"] == 3, status[name]
+    assert status["rabbitmq"]["healthy"] == status["rabbitmq"]["instances"] == 1
     for address in dep.addresses.values():
         assert _wsrep_cluster_size(address, dep.passwords["database_password"]) == 3
         with socket_to(address, 11211) as conn:
@@ -319,7 +320,7 @@ def test_three_memcached_and_a_three_node_galera_cluster(cluster: tuple[Simulato
     _sql(first, password, "CREATE DATABASE e2e_probe")
     before = _task_ids(sim, "/kolla/e2e/mariadb/mariadb")
     started = time.monotonic()
-    proc = dep.run("deploy", "--no-progress", "--service", "mariadb", "--service", "memcached",
+    proc = dep.run("deploy", "--no-progress", "--profile", "infra",
                    "-e", "mariadb_innodb_log_file_size_mb=64")
     assert proc.returncode == 0, f"{proc.stderr}\n{_sim_logs(sim.state_dir)}"
     print(f"rolling restart of the Galera cluster in {time.monotonic() - started:.1f} s")
