@@ -121,7 +121,7 @@ def load_plan(inputs: PlanInputs, only: Sequence[str] | None = None) -> Plan:
     """Render the configured profile (or ``only`` these services) into a Plan."""
     deployment_files = inputs.base_dir / "deployment_files"
     check_passwords_file(inputs.config_dir)
-    topology = load_topology(inputs.config_dir / "topology.yml")
+    topology = load_topology(inputs.config_dir / "topology.yml", base_dir=inputs.base_dir)
     index = find_deployment_files(deployment_files)
     names = list(only) if only else load_profile(deployment_files, inputs.settings.profile)
     projects = sorted({index[n][0] for n in names if n in index})
