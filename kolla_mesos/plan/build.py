@@ -26,7 +26,7 @@ from kolla_mesos.plan.model import sha256 as sha256_hex
 
 TOOL_VERSION = "0.1.0"
 SECTION_KEYS = {"group", "service", "app", "jobs"}
-FILE_KEYS = {"template", "content", "dest", "owner", "group", "mode"}
+FILE_KEYS = {"template", "content", "dest", "owner", "group", "mode", "vars"}
 
 
 class RenderBackend(Protocol):
@@ -41,8 +41,10 @@ class RenderBackend(Protocol):
     def render_string(self, text: str, host: str, source: str) -> str:
         """Render template text for ``host``; errors name ``source`` and the line."""
 
-    def render_template(self, role: str, name: str, host: str) -> str:
-        """Render ``<role>/<name>`` (config/ override or synced copy) for ``host``."""
+    def render_template(self, role: str, name: str, host: str,
+                        task_vars: Mapping[str, Any] | None = None) -> str:
+        """Render ``<role>/<name>`` (config/ override or synced copy) for ``host``;
+        ``task_vars`` are per-file variables such as kolla's ``service_name``."""
 
     def has_template(self, role: str, name: str) -> bool:
         """Whether ``<role>/<name>`` exists."""
@@ -244,7 +246,11 @@ def render_files(backend: RenderBackend, src: ServiceSource, spec: Mapping[str, 
                 per_host[host] = str(fspec["content"]).encode()
             else:
                 role, _, tname = str(fspec["template"]).partition("/")
-                per_host[host] = backend.render_template(role, tname, host).encode()
+                task_vars = fspec.get("vars")
+                if task_vars is not None and not isinstance(task_vars, dict):
+                    raise errors.DefinitionError([f"{where}.vars must be a mapping."])
+                per_host[host] = backend.render_template(role, tname, host,
+                                                         task_vars).encode()
         rfile = _collapse(name, per_host, src.hosts)
         rendered.append(rfile)
         raw_files[name] = {k: v for k, v in fspec.items()

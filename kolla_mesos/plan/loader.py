@@ -81,9 +81,11 @@ class RendererBackend:
         return self.renderer.render_string(text, host, _relative(source, self.base_dir),
                                            role=self.roles.get(source))
 
-    def render_template(self, role: str, name: str, host: str) -> str:
-        """Render ``<role>/<name>`` for ``host``."""
-        return self.renderer.render_template(role, name, host)
+    def render_template(self, role: str, name: str, host: str,
+                        task_vars: Mapping[str, Any] | None = None) -> str:
+        """Render ``<role>/<name>`` for ``host`` (``task_vars``: e.g. ``service_name``)."""
+        return self.renderer.render_template(role, name, host,
+                                             task_vars=dict(task_vars) if task_vars else None)
 
     def has_template(self, role: str, name: str) -> bool:
         """Whether the template exists (override or synced)."""
