@@ -260,6 +260,16 @@ def test_minimal_profile_up_to_a_keystone_token(cluster: tuple[Simulator, Deploy
                 "keystone_database_password", "rabbitmq_cluster_cookie"):
         assert dep.passwords[key] not in apps, key
 
+    # ... nor any log: the tasks' stdout/stderr and the services' own logs
+    logs = [p for p in sim.state_dir.rglob("*")
+            if p.is_file() and (p.name in ("stdout", "stderr") or p.suffix == ".log")]
+    assert any(p.name == "keystone.log" for p in logs) and any(p.name == "stderr" for p in logs)
+    for path in logs:
+        text = path.read_bytes()
+        for key in ("database_password", "keystone_admin_password", "rabbitmq_password",
+                    "keystone_database_password", "rabbitmq_cluster_cookie"):
+            assert dep.passwords[key].encode() not in text, (key, path)
+
     # a second deploy with the same inputs changes nothing
     assert dep.json("plan") == []
     second = dep.run("deploy", "--no-progress")
