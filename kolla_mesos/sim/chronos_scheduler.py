@@ -17,6 +17,7 @@ from typing import Any
 
 from kolla_mesos.sim import chronos_jobs as cj
 from kolla_mesos.sim.cluster import Cluster, StatusUpdate, Task, TaskSpec
+from kolla_mesos.sim.cluster_model import TERMINAL_STATES
 from kolla_mesos.sim.placement import NoPlacement, PlacementRequest
 
 LOG = logging.getLogger(__name__)
@@ -103,7 +104,11 @@ class ChronosScheduler:
     def _loop(self) -> None:
         with self._wake:
             while not self._stopped.is_set():
-                delay = self._round()
+                try:
+                    delay = self._round()
+                except Exception:  # noqa: BLE001 - the scheduler thread must never die
+                    LOG.exception("chronos scheduler round failed; retrying in 1 s")
+                    delay = 1.0
                 self._wake.wait(timeout=min(delay, 60.0))
 
     def _round(self) -> float:
@@ -135,7 +140,13 @@ class ChronosScheduler:
                                                         and not target["concurrent"]):
                 self._queue.remove(run)
                 continue
-            if self._launch(target, run):
+            try:
+                launched = self._launch(target, run)
+            except ValueError as exc:  # e.g. a duplicate task id: drop this run, keep going
+                LOG.warning("chronos job %s could not be launched: %s", run.name, exc)
+                self._queue.remove(run)
+                continue
+            if launched:
                 self._queue.remove(run)
         if self._queue:
             next_due = min(next_due, 1.0)  # waiting for resources that others may free
@@ -195,7 +206,9 @@ class ChronosScheduler:
     # --- task status -------------------------------------------------------------------------
 
     def _on_status(self, task: Task, update: StatusUpdate) -> None:
-        if not task.active:
+        # Decide on the update itself, not on task.active: a fast task may already have
+        # finished when its TASK_RUNNING update is delivered.
+        if update.state in TERMINAL_STATES:
             with self._wake:
                 self._finished(task, update)
                 self._wake.notify_all()
