@@ -181,7 +181,8 @@ class Runner:
 
         membership.wait_ready(self.defn.daemon.ready, run_probe,
                               lambda: supervisor is not None and supervisor.alive(),
-                              f"{self.defn.service} daemon")
+                              f"{self.defn.service} daemon",
+                              default_host=self.identity.address)
 
     def generation_applied(self, number: int) -> None:
         """Record the generation the daemon's files now come from."""

@@ -31,11 +31,15 @@ def probe_tcp(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def make_probe(ready: Mapping[str, Any],
-               run_command: Callable[[list[str]], bool]) -> Callable[[], bool]:
-    """A readiness probe from the definition's ``ready`` mapping."""
+def make_probe(ready: Mapping[str, Any], run_command: Callable[[list[str]], bool],
+               default_host: str = "") -> Callable[[], bool]:
+    """A readiness probe from the definition's ``ready`` mapping.
+
+    A TCP probe connects to ``ready.host``, else to the task's own address (``default_host``:
+    KOLLA_ADDRESS, LIBPROCESS_IP or HOST), else to 127.0.0.1.
+    """
     if "tcp" in ready:
-        host = str(ready.get("host", "127.0.0.1"))
+        host = str(ready.get("host") or default_host or "127.0.0.1")
         port = int(ready["tcp"])
         return lambda: probe_tcp(host, port)
     if "command" in ready:
@@ -47,11 +51,11 @@ def make_probe(ready: Mapping[str, Any],
 
 
 def wait_ready(ready: Mapping[str, Any] | None, run_command: Callable[[list[str]], bool],
-               alive: Callable[[], bool], what: str) -> None:
+               alive: Callable[[], bool], what: str, default_host: str = "") -> None:
     """Return once the daemon is ready; raise when it exits or the deadline passes."""
     if not ready:
         return
-    probe = make_probe(ready, run_command)
+    probe = make_probe(ready, run_command, default_host)
     timeout = float(ready.get("timeout", DEFAULT_READY_TIMEOUT))
     deadline = time.monotonic() + timeout
     delay = 0.02
