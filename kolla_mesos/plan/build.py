@@ -181,10 +181,11 @@ def _collapse(name: str, per_host: Mapping[str, bytes], hosts: Sequence[str]) ->
     return RenderedFile(name=name, content=common, host_variants=variants)
 
 
-def _config_json(backend: RenderBackend, src: ServiceSource, ref: str) -> dict[str, Any]:
+def _config_json(backend: RenderBackend, src: ServiceSource, ref: str,
+                 host: str) -> dict[str, Any]:
     role, _, name = ref.partition("/")
     try:
-        data = json.loads(backend.render_template(role, name, src.hosts[0]))
+        data = json.loads(backend.render_template(role, name, host))
     except json.JSONDecodeError as exc:
         raise errors.DefinitionError([
             f"{src.path}: config_json {ref} does not render to JSON: {exc}."
@@ -201,7 +202,16 @@ def _apply_config_json(backend: RenderBackend, src: ServiceSource, section: dict
     if not ref:
         return
     role = ref.partition("/")[0]
-    data = _config_json(backend, src, ref)
+    rendered = [_config_json(backend, src, ref, host) for host in src.hosts]
+    data = rendered[0]
+    daemon_given = bool((section.get("daemon") or {}).get("command"))
+    commands = {str(d.get("command")) for d in rendered}
+    if len(commands) > 1 and not daemon_given:
+        raise errors.DefinitionError([
+            f"{src.path}: {ref} renders a different command on different hosts, but a "
+            "definition's daemon command is shared by every host: give service.daemon.command "
+            "(e.g. read the host's own rendering of the config at run time)."
+        ])
     files = section.setdefault("files", {})
     for entry in data.get("config_files", []):
         base = str(entry.get("source", "")).rstrip("/").rsplit("/", 1)[-1]

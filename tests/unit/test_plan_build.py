@@ -99,3 +99,41 @@ def test_passwords_file_must_be_private(tmp_path):
     os.chmod(inputs.config_dir / "passwords.yml", 0o644)
     with pytest.raises(errors.PasswordError, match="chmod 600"):
         load_plan(inputs)
+
+
+def _config_json_base(tmp_path, command):
+    base = tmp_path / "base"
+    shutil.copytree(DATA / "testbase", base)
+    (base / "config/testing/templates/store.json.j2").write_text(
+        '{"command": "' + command + '", "config_files": [{"source": '
+        '"/var/lib/kolla/config_files/store.conf", "dest": "/etc/store.conf", '
+        '"owner": "store:store", "perm": "0640"}], '
+        '"permissions": [{"path": "/var/log/kolla/store", "owner": "store:store"}]}')
+    f = base / "deployment_files/testing/store.yml.j2"
+    text = f.read_text().replace("  files:\n    store.conf: {template: testing/store.conf.j2, "
+                                 "dest: store.conf, mode: \"0600\"}\n",
+                                 "  config_json: testing/store.json.j2\n  files:\n")
+    text = text.replace('    command: ["{{ python }}", "server.py", "store.conf"]\n', "")
+    f.write_text(text.replace("files: [store.conf]", "files: [store.conf]"))
+    return base
+
+
+TWO_HOSTS = ("hosts:\n  a1: {addresses: {api: 127.0.1.1}}\n  a2: {addresses: {api: 127.0.1.2}}\n"
+             "groups:\n  store: [a1, a2]\n  web: [a1]\n")
+
+
+def test_config_json_supplies_command_files_and_directories(tmp_path):
+    base = _config_json_base(tmp_path, "store-server --port 1")
+    plan = load_plan(make_inputs(tmp_path, base=base, topology=TWO_HOSTS))
+    store = plan.service("store").definition
+    assert store.daemon.command == ("store-server", "--port", "1")
+    spec = store.files_dict["store.conf"]
+    assert (spec.dest, spec.owner, spec.group, spec.mode) == ("/etc/store.conf", "store",
+                                                              "store", "0640")
+    assert store.directories[0].path == "/var/log/kolla/store"
+
+
+def test_config_json_command_that_differs_per_host_is_refused(tmp_path):
+    base = _config_json_base(tmp_path, "store-server --host {{ inventory_hostname }}")
+    with pytest.raises(errors.DefinitionError, match="different command on different hosts"):
+        load_plan(make_inputs(tmp_path, base=base, topology=TWO_HOSTS))
