@@ -174,3 +174,17 @@ class LockedError(KollaMesosError):
     """Another deployer holds the deployment."""
 
     exit_code = ExitCode.CONFLICT
+
+
+def yaml_problem(exc: BaseException) -> str:
+    """A YAML parser error as a short phrase: what is wrong and on which line.
+
+    PyYAML's own ``str(exc)`` spans several lines and quotes the offending source lines, which
+    may hold a password (passwords.yml, a rendered file); this never quotes the source.
+    """
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    if problem is None:
+        problem = type(exc).__name__
+    line = getattr(mark, "line", None)
+    return f"{problem} at line {line + 1}" if isinstance(line, int) else str(problem)

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from kolla_mesos.errors import PasswordError
+from kolla_mesos.errors import PasswordError, yaml_problem
 
 LOG = logging.getLogger(__name__)
 
@@ -113,8 +113,12 @@ def read_passwords(path: str | pathlib.Path, must_exist: bool = True,
         return {}
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise PasswordError(f"The passwords file {path} cannot be read: {exc}.") from exc
+    except OSError as exc:
+        raise PasswordError(f"The passwords file {path} cannot be read: {exc.strerror}.") from exc
+    except yaml.YAMLError as exc:
+        # yaml_problem never quotes the file's lines: they hold the passwords.
+        raise PasswordError(f"The passwords file {path} cannot be parsed: "
+                            f"{yaml_problem(exc)}.") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -115,13 +115,7 @@ def _load_yaml(path: Path) -> Any:
     except OSError as exc:
         raise errors.YamlError(f"Cannot read {path}: {exc.strerror}.") from exc
     except yaml.YAMLError as exc:
-        raise errors.YamlError(f"{path} is not valid YAML: {_yaml_problem(exc)}.") from exc
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    return f"{problem} at line {mark.line + 1}" if mark is not None else str(problem)
+        raise errors.YamlError(f"{path} is not valid YAML: {errors.yaml_problem(exc)}.") from exc
 
 
 def render_source(backend: RenderBackend, project: str, service: str, path: Path,
@@ -162,7 +156,7 @@ def _render_yaml(backend: RenderBackend, text: str, host: str, path: Path) -> di
         data = yaml.safe_load(rendered)
     except yaml.YAMLError as exc:
         raise errors.YamlError(
-            f"{path} does not render to valid YAML: {_yaml_problem(exc)}."
+            f"{path} does not render to valid YAML: {errors.yaml_problem(exc)}."
         ) from exc
     if not isinstance(data, dict):
         raise errors.DefinitionError([f"{path} must render to a mapping."])

@@ -27,7 +27,7 @@ import jinja2.nativetypes
 import yaml
 from jinja2.runtime import Context, Undefined
 
-from kolla_mesos.errors import TemplateError
+from kolla_mesos.errors import TemplateError, yaml_problem
 from kolla_mesos.render import filters
 
 LOG = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class KollaEnvironment(jinja2.nativetypes.NativeEnvironment):
             parsed = yaml.safe_load("{" + options.strip() + "}")
         except yaml.YAMLError as exc:
             raise TemplateError(f"{name} line 1: the #jinja2: header cannot be parsed: "
-                                f"{exc}.") from exc
+                                f"{yaml_problem(exc)}.") from exc
         if not isinstance(parsed, dict) or not set(parsed) <= _OVERRIDABLE:
             raise TemplateError(f"{name} line 1: the #jinja2: header may only set "
                                 f"{', '.join(sorted(_OVERRIDABLE))}.")

@@ -20,7 +20,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from kolla_mesos.errors import ConfigError, TemplateError, VariableError
+from kolla_mesos.errors import ConfigError, TemplateError, VariableError, yaml_problem
 from kolla_mesos.render import jinja_env
 from kolla_mesos.render.topology import Topology, host_facts, host_variables
 from kolla_mesos.render.variables import HostVars, Origin, VariableSet, is_template
@@ -86,8 +86,10 @@ def load_task_vars(base_dir: str | pathlib.Path) -> dict[tuple[str, str], dict[s
         return {}
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path} cannot be parsed: {exc}.") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read: {exc.strerror}.") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} cannot be parsed: {yaml_problem(exc)}.") from exc
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for name, svc in (data.get("services") or {}).items():
         role = svc.get("role", name)

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from kolla_mesos.errors import TopologyError, YamlError
+from kolla_mesos.errors import TopologyError, YamlError, yaml_problem
 
 LOG = logging.getLogger(__name__)
 
@@ -148,7 +148,8 @@ def load_topology(path: str | pathlib.Path,
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
-        raise YamlError(f"The topology file {path} is not valid YAML: {exc}.") from exc
+        raise YamlError(f"The topology file {path} is not valid YAML: "
+                        f"{yaml_problem(exc)}.") from exc
     finally:
         loader.dispose()
     problems = [f"{path}: the key '{key}' appears more than once (line {line})."

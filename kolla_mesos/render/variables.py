@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from kolla_mesos.errors import VariableError, YamlError
+from kolla_mesos.errors import VariableError, YamlError, yaml_problem
 
 if TYPE_CHECKING:
     from kolla_mesos.render.templates import Renderer
@@ -80,8 +80,11 @@ def load_yaml_layer(path: pathlib.Path, label: str | None = None,
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
-    except (OSError, yaml.YAMLError) as exc:
-        raise YamlError(f"The variables file {label} cannot be parsed: {exc}.") from exc
+    except OSError as exc:
+        raise YamlError(f"The variables file {label} cannot be read: {exc.strerror}.") from exc
+    except yaml.YAMLError as exc:
+        raise YamlError(f"The variables file {label} cannot be parsed: "
+                        f"{yaml_problem(exc)}.") from exc
     if data is None:
         return Layer({}, {})
     if not isinstance(data, dict):
