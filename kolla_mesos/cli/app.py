@@ -64,12 +64,18 @@ class KollaMesosApp(App):
         return parser
 
     def configure_logging(self) -> None:
-        """cliff's logging, with third-party chatter (kazoo, HTTP) only at -vv and above."""
+        """cliff's logging, with third-party chatter (kazoo, HTTP) only at -vv and above.
+
+        Below -vv the libraries stay silent even on errors: kazoo logs every refused
+        connection and marathon-python logs whole error bodies, while the error that reaches
+        the boundary already says what failed in one sentence.
+        """
         super().configure_logging()
-        quiet = logging.DEBUG if self.options.verbose_level >= 2 else logging.WARNING
-        for name in ("kazoo", "urllib3", "requests", "stevedore", "marathon",
-                     "kolla_mesos.clients"):
-            logging.getLogger(name).setLevel(quiet)
+        loud = self.options.verbose_level >= 2
+        for name in ("kazoo", "urllib3", "requests", "stevedore", "marathon"):
+            logging.getLogger(name).setLevel(logging.DEBUG if loud else logging.CRITICAL)
+        logging.getLogger("kolla_mesos.clients").setLevel(
+            logging.DEBUG if loud else logging.WARNING)
 
     def initialize_app(self, argv: Sequence[str]) -> None:
         """Load settings once, before any command runs."""
@@ -131,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = KollaMesosApp()
     app.LOG.addFilter(_Boundary())
     try:
-        return int(app.run(args))
+        result = int(app.run(args))
     except errors.KollaMesosError as exc:
         # Raised before a command ran (settings): same boundary, one sentence.
         if "--debug" in args:
@@ -141,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
         return int(errors.ExitCode.INTERRUPTED)
+    if result == 1 and isinstance(app.last_error, errors.KollaMesosError):
+        # cliff printed the sentence of an error of initialize_app (settings) and returns 1.
+        return int(app.last_error.exit_code)
+    return result
 
 
 def deploy_main(argv: Sequence[str] | None = None) -> int:

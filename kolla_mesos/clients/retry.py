@@ -74,12 +74,13 @@ class RetryPolicy:
                 if not retryable(exc):
                     raise
                 if attempt >= self.max_tries:
-                    LOG.warning("Giving up on %s after %d attempts: %s", what, attempt, exc)
+                    # INFO: the caller reports the re-raised error (one sentence at the CLI).
+                    LOG.info("Giving up on %s after %d attempts: %s", what, attempt, exc)
                     raise
                 wait = min(cur_delay, self.max_delay) * random.uniform(
                     1.0 - self.max_jitter, 1.0 + self.max_jitter)
                 if stop is not None and self.clock() + wait >= stop:
-                    LOG.warning("Giving up on %s: retry deadline of %.1f s reached: %s",
+                    LOG.info("Giving up on %s: retry deadline of %.1f s reached: %s",
                                 what, self.deadline, exc)
                     raise
                 LOG.info("Retrying %s in %.2f s (attempt %d of %d): %s",
