@@ -182,7 +182,7 @@ class Deployer:
         if apps:
             waiters.append(lambda: self.clients.marathon.wait_for_deployments(
                 [deployment_id] if deployment_id else [], self.timeout, self._app_progress,
-                app_ids=apps))
+                app_ids=apps, settle=deployment_id is None))
 
         def run(fn: Callable[[], object]) -> None:
             try:

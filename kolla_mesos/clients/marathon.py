@@ -212,8 +212,12 @@ class MarathonClient:
     def wait_for_deployments(self, ids: Iterable[str], deadline: float,
                              progress_callback: ProgressCallback | None = None,
                              app_ids: Iterable[str] = (), max_failures: int = 3,
-                             ) -> dict[str, AppProgress]:
+                             settle: bool = False) -> dict[str, AppProgress]:
         """Wait until the deployments ``ids`` are gone and their apps are healthy.
+
+        With ``settle``, apps that are not healthy once the deployments are gone are waited
+        for until the deadline instead of failing at once (a redeploy that changed no app
+        while the apps still wait for re-run jobs).
 
         ``deadline`` is the time allowed, in seconds.  Apps watched are ``app_ids`` plus
         every ``affectedApps`` of the deployments seen.  ``progress_callback`` receives
@@ -246,10 +250,11 @@ class MarathonClient:
                 if not active:
                     if not bad:
                         return progress
-                    raise errors.DeployFailed(
-                        f"Marathon deployment {names} ended but app {bad[0].app_id} is not "
-                        f"healthy ({bad[0].summary()}); last failure: "
-                        f"{bad[0].last_failure or 'none recorded'}.")
+                    if not settle:  # with settle, the deadline below still bounds the wait
+                        raise errors.DeployFailed(
+                            f"Marathon deployment {names} ended but app {bad[0].app_id} is "
+                            f"not healthy ({bad[0].summary()}); last failure: "
+                            f"{bad[0].last_failure or 'none recorded'}.")
                 if time.monotonic() >= end:
                     detail = "; ".join(f"{p.app_id} {p.summary()}" + (
                         f" (last failure: {p.last_failure})" if p.last_failure else "")

@@ -152,3 +152,21 @@ def test_killed_deployer_converges_on_rerun(env, zk_admin):
     assert status["migrate"]["last job result"] == "success"
     third = env.run("deploy")
     assert _writes(third.stderr) == (0, 0)
+
+
+def test_failed_job_is_rerun_by_the_next_deploy(env, tmp_path):
+    marker = tmp_path / "migrated-once"
+    script = (f"import os,sys; p={str(marker)!r}; ok=os.path.exists(p); "
+              "open(p,'a').close(); print('migration', 'ok' if ok else 'failed'); "
+              "sys.exit(0 if ok else 3)")
+    first = env.run("deploy", "--timeout", "60", "-e", f"migrate_script={script}")
+    assert first.returncode == 6, first.stderr
+    assert "migrate-migrate" in first.stderr and "failed" in first.stderr
+    # same inputs: the failed job is re-run (not a new job), its child fires, apps get healthy
+    plan = env.json("plan", "-e", f"migrate_script={script}")
+    assert [r["action"] for r in plan if r["kind"] == "chronos"] == ["rerun"]
+    second = env.run("deploy", "-e", f"migrate_script={script}")
+    assert second.returncode == 0, second.stderr + env.task_logs()
+    status = {row["service"]: row for row in env.json("status")}
+    assert status["migrate"]["last job result"] == "success"
+    assert status["web"]["healthy"] == 1
