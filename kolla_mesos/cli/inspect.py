@@ -15,11 +15,12 @@ from kolla_mesos.apply.status import service_status
 from kolla_mesos.cli import common
 
 STATUS_COLUMNS = ("service", "kind", "generation", "instances", "running", "healthy",
-                  "jobs", "last job result")
+                  "members", "jobs", "last job result")
 
 
 class Status(Lister):
-    """Per service: kind, generation, instances running/healthy, last job result."""
+    """Per service: kind, generation, instances running/healthy, live runner members
+    (hosts whose daemon passed its readiness check), jobs and the last job result."""
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
         """Read ZooKeeper, Marathon and Chronos and summarize."""
