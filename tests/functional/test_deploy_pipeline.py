@@ -43,6 +43,7 @@ def test_deploy_status_idempotence_and_reload(env, zk_server, zk_admin):
     for name in ("store", "web"):
         assert status[name]["kind"] == "app"
         assert status[name]["healthy"] == status[name]["instances"] == 1, status[name]
+        assert status[name]["members"] == 1, status[name]
     assert status["migrate"]["last job result"] == "success"
     assert status["store"]["last job result"] == "success"
     assert "web ok" in _get(f"http://127.0.0.1:{env.web_port}/")
