@@ -114,7 +114,7 @@ def _config_json_base(tmp_path, command):
                                  "dest: store.conf, mode: \"0600\"}\n",
                                  "  config_json: testing/store.json.j2\n  files:\n")
     text = text.replace('    command: ["{{ python }}", "server.py", "store.conf"]\n', "")
-    f.write_text(text.replace("files: [store.conf]", "files: [store.conf]"))
+    f.write_text(text)
     return base
 
 
