@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from kolla_mesos import errors
+from kolla_mesos.passwords import read_passwords
 from kolla_mesos.plan.build import PlanSettings, build_plan, find_deployment_files, load_profile
+from kolla_mesos.plan.guard import check_no_secrets
 from kolla_mesos.plan.model import Plan
 from kolla_mesos.render.templates import Renderer, find_template
 from kolla_mesos.render.topology import Topology, load_topology
 from kolla_mesos.render.variables import VariableSet
+from kolla_mesos.secrets import secret_values
 
 SOURCE_TREE = Path(__file__).resolve().parents[2]
 
@@ -133,4 +136,7 @@ def load_plan(inputs: PlanInputs, only: Sequence[str] | None = None) -> Plan:
     renderer = Renderer(inputs.base_dir, variables, topology, config_dir=inputs.config_dir)
     roles = {str(index[n][1]): index[n][0] for n in names if n in index}
     backend = RendererBackend(renderer, topology, inputs.base_dir, roles)
-    return build_plan(backend, deployment_files, inputs.settings, only=names)
+    plan = build_plan(backend, deployment_files, inputs.settings, only=names)
+    passwords = read_passwords(inputs.config_dir / "passwords.yml", check_mode=False)
+    check_no_secrets(plan, secret_values(passwords))
+    return plan
