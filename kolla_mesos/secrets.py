@@ -1,8 +1,14 @@
 """Masking secrets in text shown to operators (config show, plan diffs, logs).
 
-Two rules, both applied: every value from passwords.yml (at least 4 characters) is replaced
-wherever it appears, and the value of any ``key = value`` / ``key: value`` line whose key
-looks secret (password, secret, token, key, pass, credential) is replaced too.
+Three rules, all applied: every value from passwords.yml (at least 4 characters) is replaced
+wherever it appears; the value of any ``key = value`` / ``key: value`` / ``"key": value``
+line whose key looks secret (password, secret, token, key, pass, credential) is replaced; and
+the password of every ``scheme://user:password@host`` (each host of a multi-host URL).
+
+Values shorter than 4 characters are not masked by value: replacing every occurrence of a
+2-character string would garble the text, and genpwd writes 40-character values (only an
+operator's hand-written passwords.yml can hold such a value; the key rule still masks it on
+its own line).
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ from typing import Any
 
 MASK = "********"
 _SECRET_KEY = re.compile(
-    r"(?im)^(?P<lead>\s*[\w.\-]*(?:password|passwd|secret|token|_key|pass|credential)"
-    r"[\w.\-]*\s*[=:]\s*)(?P<value>\S.*?)\s*$"
+    r"(?im)^(?P<lead>\s*[\"']?[\w.\-]*(?:password|passwd|secret|token|_key|pass|credential)"
+    r"[\w.\-]*[\"']?\s*[=:]\s*)(?P<value>\S.*?)\s*$"
 )
-_URL_PASSWORD = re.compile(r"(?P<lead>://[^:/@\s]+:)(?P<value>[^@/\s]+)(?=@)")
+# user:password@ after "://", and after "," in multi-host URLs (rabbit://u:p@h1,u:p@h2//).
+_URL_PASSWORD = re.compile(r"(?P<lead>(?:://|,)[^:/@\s,]+:)(?P<value>[^@/\s,]+)(?=@)")
 
 
 def secret_values(passwords: Mapping[str, Any]) -> list[str]:
@@ -24,6 +31,8 @@ def secret_values(passwords: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
 
     def walk(value: Any) -> None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # an unquoted numeric password is still a password
         if isinstance(value, str) and len(value) >= 4:
             out.append(value)
         elif isinstance(value, Mapping):

@@ -19,6 +19,7 @@ from kolla_mesos.clients.chronos import ChronosClient
 from kolla_mesos.clients.marathon import MarathonClient
 from kolla_mesos.clients.mesos import MesosClient
 from kolla_mesos.clients.zookeeper import Store, read_credentials
+from kolla_mesos.passwords import read_passwords
 from kolla_mesos.secrets import Masker, secret_values
 
 
@@ -100,16 +101,15 @@ class Clients:
         return number, self.store.read_generation(number)
 
     def masker(self, app: Any = None) -> Masker:
-        """A secret masker primed with the values of passwords.yml (when readable)."""
+        """A secret masker primed with the values of passwords.yml (when it exists).
+
+        A passwords.yml that exists but cannot be parsed is a :class:`PasswordError`: masking
+        without its values could show them, and PyYAML's own message would quote them.
+        """
         values: list[str] = []
         if self.config_dir:
             path = Path(self.config_dir) / "passwords.yml"
-            try:
-                import yaml
-
-                values = secret_values(yaml.safe_load(path.read_text()) or {})
-            except (OSError, ValueError, AttributeError):
-                values = []
+            values = secret_values(read_passwords(path, must_exist=False, check_mode=False))
         return Masker(values)
 
     def deployments(self) -> list[tuple[Any, ...]]:

@@ -1,0 +1,54 @@
+"""Masker gaps: JSON keys, multi-host URLs, numeric passwords, short values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kolla_mesos import errors
+from kolla_mesos.apply.clients import Clients
+from kolla_mesos.secrets import MASK, Masker, secret_values
+
+
+def test_json_style_secret_keys_are_masked():
+    out = Masker()('{\n  "password": "guest-pw",\n  \'admin_token\': abc,\n  "user": "guest"\n}')
+    assert "guest-pw" not in out and "abc" not in out
+    assert '"user": "guest"' in out
+
+
+def test_every_password_of_a_multi_host_url_is_masked():
+    url = "transport_url = rabbit://openstack:pw1@h1:5672,openstack:pw2@h2:5672//"
+    out = Masker()(url.replace("transport_url = ", "url: "))
+    assert "pw1" not in out and "pw2" not in out
+    assert out.count(MASK) == 2 and "@h1:5672" in out and "@h2:5672//" in out
+
+
+def test_numeric_passwords_are_masked_by_value():
+    values = secret_values({"db_password": 12345678, "enabled": True, "short": 12})
+    assert values == ["12345678"]
+    assert Masker(values)("connect 127.0.0.1 with 12345678") == f"connect 127.0.0.1 with {MASK}"
+
+
+def test_values_under_four_characters_are_masked_only_by_their_key():
+    masker = Masker(secret_values({"x_password": "abc"}))
+    assert masker("x_password = abc") == f"x_password = {MASK}"
+    assert masker("tabcd") == "tabcd"
+
+
+def _clients(config_dir: Path) -> Clients:
+    """Clients with no connection: masker() reads only config_dir."""
+    return Clients(None, None, None, None, "d", config_dir=str(config_dir))  # type: ignore[arg-type]
+
+
+def test_a_malformed_passwords_file_is_one_sentence_not_an_unmasked_show(tmp_path: Path):
+    (tmp_path / "passwords.yml").write_text("a_password: hunter2-long\nb: [x\nc: s3cr3t-value\n")
+    clients = _clients(tmp_path)
+    with pytest.raises(errors.PasswordError) as info:
+        clients.masker()
+    assert "s3cr3t-value" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_missing_passwords_file_still_masks_by_key(tmp_path: Path):
+    clients = _clients(tmp_path)
+    assert clients.masker()("password = x") == f"password = {MASK}"
