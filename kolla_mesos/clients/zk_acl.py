@@ -30,6 +30,7 @@ from pathlib import Path
 from kazoo.security import ACL, Permissions, make_acl, make_digest_acl
 
 from kolla_mesos import errors
+from kolla_mesos.runner.identity import parse_credentials
 
 Credentials = tuple[str, str]
 
@@ -49,20 +50,8 @@ def read_credentials(path: str | os.PathLike[str]) -> Credentials:
             f"The ZooKeeper credentials file {file} is accessible by group or others "
             f"(mode {stat.S_IMODE(info.st_mode):04o}); run 'chmod 600 {file}'."
         )
-    lines = [line.strip() for line in text.splitlines() if line.strip()
-             and not line.lstrip().startswith("#")]
-    if len(lines) != 1 or ":" not in lines[0]:
-        raise errors.ConfigError(
-            f"The ZooKeeper credentials file {file} must hold exactly one line "
-            "'user:password'."
-        )
-    user, _, password = lines[0].partition(":")
-    if not user or not password:
-        raise errors.ConfigError(
-            f"The ZooKeeper credentials file {file} has an empty user or password; "
-            "expected one line 'user:password'."
-        )
-    return user, password
+    # The runner parses the same file (runner_credentials_file is its copy): one parser.
+    return parse_credentials(text, str(file))
 
 
 def write_credentials(path: str | os.PathLike[str], credentials: Credentials) -> None:

@@ -132,11 +132,14 @@ def from_env(env: Mapping[str, str]) -> Identity:
 def parse_credentials(text: str, source: str) -> tuple[str, str]:
     """``user:password`` (one line, surrounding whitespace ignored) -> (user, password).
 
-    The error names the file but never shows its content.
+    Blank lines and ``#`` comment lines are ignored.  The deployer reads the same file format
+    (:func:`kolla_mesos.clients.zk_acl.read_credentials`, for the runners' file too), so both
+    accept exactly the same files.  The error names the file but never shows its content.
     """
-    line = text.strip()
-    user, sep, password = line.partition(":")
-    if not sep or not user or not password or "\n" in line or ":" in user:
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    user, sep, password = (lines[0] if len(lines) == 1 else "").partition(":")
+    if not sep or not user or not password:
         raise errors.ConfigError(
             f"ZooKeeper credentials file {source} is malformed: expected one line "
             "'user:password'."

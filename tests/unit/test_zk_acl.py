@@ -52,3 +52,23 @@ def test_acl_sets() -> None:
     assert len(zk_acl.read_acl(dep, None)) == 1
     assert zk_acl.same_acl(zk_acl.read_acl(dep, run), list(reversed(zk_acl.read_acl(dep, run))))
     assert not zk_acl.same_acl(zk_acl.read_acl(dep, run), zk_acl.runner_write_acl(dep, run))
+
+
+def test_deployer_and_runner_accept_the_same_credentials_files(tmp_path: Path) -> None:
+    """runner_credentials_file (read by the deployer) and its copy on the agents (read by
+    the runner) must be accepted or refused alike."""
+    from kolla_mesos.runner import identity
+
+    path = tmp_path / "cred"
+    for text in ("# runners\nrunner:pw\n", "runner:p:w", "\n u:p \n", "", "a:b\nc:d\n",
+                 "u:\n", ":p\n", "nopassword\n"):
+        path.write_text(text)
+        path.chmod(0o600)
+        results = []
+        for read in (zk_acl.read_credentials, identity.read_credentials):
+            try:
+                results.append(read(str(path)))
+            except errors.ConfigError as exc:
+                assert "c:d" not in str(exc) and "pw" not in str(exc)
+                results.append(None)
+        assert results[0] == results[1], text
