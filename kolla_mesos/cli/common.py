@@ -7,26 +7,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from kolla_mesos import errors
 from kolla_mesos.apply.clients import Clients
 from kolla_mesos.plan.loader import PlanInputs, load_plan
 from kolla_mesos.plan.model import Plan
+from kolla_mesos.render.variables import parse_extra
 
 
 def parse_extra_vars(items: Sequence[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings into a mapping (values parsed as YAML scalars)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise errors.ConfigError(f"-e {item!r} is not of the form KEY=VALUE.")
-        try:
-            out[key.strip()] = yaml.safe_load(value) if value else ""
-        except yaml.YAMLError:
-            out[key.strip()] = value
-    return out
+    """``KEY=VALUE`` strings into a mapping (values parsed as YAML scalars, like Ansible)."""
+    return parse_extra(list(items))
 
 
 def conf(app: Any) -> Any:

@@ -90,6 +90,8 @@ CASES: dict[str, tuple[Callable[[DeployEnv], str], tuple[str, ...], ExitCode]] =
     "settings-missing": (_conf_replace("", ""), ("--config-file", "{etc}/none.conf",
                                                  "definition", "validate"), ExitCode.CONFIG),
     "marathon-unreachable": (_marathon_down, ("plan",), ExitCode.REMOTE),
+    "extra-var-without-value": (lambda env: "'novalue'",
+                                ("-e", "novalue", "definition", "validate"), ExitCode.CONFIG),
 }
 
 
