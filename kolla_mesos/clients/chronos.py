@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kolla_mesos import errors
-from kolla_mesos.clients.http import HttpClient
+from kolla_mesos.clients.http import HttpClient, display_url
 from kolla_mesos.clients.mesos import MesosClient
 from kolla_mesos.clients.retry import RetryPolicy
 
@@ -87,7 +87,8 @@ class ChronosClient:
     def __init__(self, url: str, timeout: float = 10.0, deadline: float = 60.0,
                  mesos: MesosClient | None = None, poll_interval: float = 0.5,
                  api_prefix: str | None = None) -> None:
-        self.url = url.rstrip("/")
+        #: the URL for messages (no password)
+        self.url = display_url(url.rstrip("/"))
         self.http = HttpClient("Chronos", url, timeout,
                                retry=RetryPolicy(max_tries=6, deadline=deadline),
                                mapper=map_error)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,11 +18,25 @@ import requests
 
 from kolla_mesos import errors
 from kolla_mesos.clients.retry import RetryPolicy, is_transient
+from kolla_mesos.secrets import MASK
 
 LOG = logging.getLogger(__name__)
 
 #: (status, parsed body or text, what the request did) -> the error to raise
 Mapper = Callable[[int, Any, str], errors.HttpError]
+
+
+def display_url(url: str) -> str:
+    """``url`` fit for a message or a log line: a password in it is masked.
+
+    The settings take Marathon credentials from a file, but ``http://user:pw@host`` in a URL
+    is honoured by requests too and must not reach an error message.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:{MASK}@{host}"))
 
 
 def parse_body(response: requests.Response) -> Any:
@@ -57,6 +72,8 @@ class HttpClient:
                  mapper: Mapper | None = None) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
+        #: base_url for messages (no password)
+        self.shown_url = display_url(self.base_url)
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.mapper = mapper or default_mapper(name)
@@ -82,7 +99,7 @@ class HttpClient:
             response = self.session.request(method, self.url(path), **kwargs)
         except requests.RequestException as exc:
             raise errors.ServerError(
-                f"{self.name} at {self.base_url} is unreachable ({what}): "
+                f"{self.name} at {self.shown_url} is unreachable ({what}): "
                 f"{type(exc).__name__}."
             ) from exc
         if response.status_code >= 400:

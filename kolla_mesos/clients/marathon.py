@@ -30,7 +30,7 @@ from marathon import exceptions as mp_errors
 
 from kolla_mesos import errors
 from kolla_mesos.clients import marathon_errors
-from kolla_mesos.clients.http import HttpClient
+from kolla_mesos.clients.http import HttpClient, display_url
 from kolla_mesos.clients.marathon_progress import (
     AppProgress,
     FailureTracker,
@@ -61,7 +61,8 @@ class MarathonClient:
     def __init__(self, url: str, timeout: float = 10.0,
                  credentials: tuple[str, str] | None = None, deadline: float = 60.0,
                  poll_interval: float = 0.5) -> None:
-        self.url = url.rstrip("/")
+        #: the URL for messages (no password)
+        self.url = display_url(url.rstrip("/"))
         self.http = HttpClient("Marathon", url, timeout, auth=credentials,
                                retry=RetryPolicy(max_tries=6, deadline=deadline),
                                mapper=marathon_errors.map_error)

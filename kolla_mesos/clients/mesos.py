@@ -50,7 +50,7 @@ class MesosClient:
             try:
                 return dict(http.get_json(path))
             except errors.NotFoundError:
-                LOG.debug("%s has no %s; trying the legacy endpoint", http.base_url, path)
+                LOG.debug("%s has no %s; trying the legacy endpoint", http.shown_url, path)
         return dict(http.get_json(paths[-1]))
 
     def state(self) -> dict[str, Any]:
@@ -90,7 +90,7 @@ class MesosClient:
                 if match:
                     return f"http://{match['host']}:{match['port']}"
         raise errors.NotFoundError(f"Mesos agent {slave_id} is not known to the master "
-                                   f"at {self.url}.", status=404)
+                                   f"at {self.http.shown_url}.", status=404)
 
     def _agent(self, agent_url: str) -> HttpClient:
         if agent_url not in self._agents:
