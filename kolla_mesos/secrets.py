@@ -1,9 +1,10 @@
 """Masking secrets in text shown to operators (config show, plan diffs, logs).
 
-Three rules, all applied: every value from passwords.yml (at least 4 characters) is replaced
-wherever it appears; the value of any ``key = value`` / ``key: value`` / ``"key": value``
-line whose key looks secret (password, secret, token, key, pass, credential) is replaced; and
-the password of every ``scheme://user:password@host`` (each host of a multi-host URL).
+Four rules, all applied: every value from passwords.yml (at least 4 characters) is replaced
+wherever it appears; the value of any ``key = value`` / ``key: value`` line and of any JSON
+``"key": "value"`` pair whose key looks secret (password, secret, token, key, pass,
+credential) is replaced; and the password of every ``scheme://user:password@host`` (each
+host of a multi-host URL).
 
 Values shorter than 4 characters are not masked by value: replacing every occurrence of a
 2-character string would garble the text, and genpwd writes 40-character values (only an
@@ -18,10 +19,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 MASK = "********"
+_KEY_WORDS = r"[\w.\-]*(?:password|passwd|secret|token|_key|pass|credential)[\w.\-]*"
 _SECRET_KEY = re.compile(
-    r"(?im)^(?P<lead>\s*[\"']?[\w.\-]*(?:password|passwd|secret|token|_key|pass|credential)"
-    r"[\w.\-]*[\"']?\s*[=:]\s*)(?P<value>\S.*?)\s*$"
+    r"(?im)^(?P<lead>\s*" + _KEY_WORDS + r"\s*[=:]\s*)(?P<value>\S.*?)\s*$"
 )
+# "key": "value" anywhere, e.g. a stored definition (compact JSON, one line) whose command
+# env holds a password: the value is masked inside its quotes, so the JSON stays valid.
+_JSON_SECRET = re.compile(r'(?i)(?P<lead>"' + _KEY_WORDS + r'"\s*:\s*)"(?:[^"\\]|\\.)*"')
 # user:password@ after "://", and after "," in multi-host URLs (rabbit://u:p@h1,u:p@h2//).
 _URL_PASSWORD = re.compile(r"(?P<lead>(?:://|,)[^:/@\s,]+:)(?P<value>[^@/\s,]+)(?=@)")
 
@@ -57,4 +61,5 @@ class Masker:
         for value in self.values:
             text = text.replace(value, MASK)
         text = _URL_PASSWORD.sub(lambda m: m.group("lead") + MASK, text)
+        text = _JSON_SECRET.sub(lambda m: f'{m.group("lead")}"{MASK}"', text)
         return _SECRET_KEY.sub(lambda m: m.group("lead") + MASK, text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,16 @@ from kolla_mesos.apply.clients import Clients
 from kolla_mesos.secrets import MASK, Masker, secret_values
 
 
-def test_json_style_secret_keys_are_masked():
-    out = Masker()('{\n  "password": "guest-pw",\n  \'admin_token\': abc,\n  "user": "guest"\n}')
-    assert "guest-pw" not in out and "abc" not in out
-    assert '"user": "guest"' in out
+def test_json_secret_pairs_are_masked_and_the_json_stays_valid():
+    definition = {"commands": {"bootstrap": {"command": ["keystone-manage", "bootstrap"],
+                                             "env": {"OS_BOOTSTRAP_PASSWORD": 'pw "q" x',
+                                                     "OS_BOOTSTRAP_USERNAME": "admin"}}},
+                  "user": "keystone"}
+    for text in (json.dumps(definition, separators=(",", ":")), json.dumps(definition, indent=2)):
+        out = Masker()(text)
+        assert json.loads(out)["commands"]["bootstrap"]["env"] == {
+            "OS_BOOTSTRAP_PASSWORD": MASK, "OS_BOOTSTRAP_USERNAME": "admin"}
+        assert json.loads(out)["user"] == "keystone"
 
 
 def test_every_password_of_a_multi_host_url_is_masked():
