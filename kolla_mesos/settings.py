@@ -8,6 +8,7 @@ oslo-config-generator (entry point ``oslo.config.opts: kolla_mesos``);
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from oslo_config import cfg
@@ -199,11 +200,41 @@ def load(config_files: Sequence[str] = (), overrides: dict[str, dict[str, object
     for group, values in (overrides or {}).items():
         for name, value in values.items():
             if value is not None:
-                conf.set_override(name, value, group=group)
-    try:
-        for group, opts in GROUPS.items():
-            for opt in opts:
+                try:
+                    conf.set_override(name, value, group=group)
+                except (ValueError, cfg.Error) as exc:
+                    raise errors.SettingsError(
+                        _invalid(group, name, exc, " (command line)")) from exc
+    for group, opts in GROUPS.items():
+        for opt in opts:
+            try:
                 getattr(getattr(conf, group), opt.dest)
-    except (ValueError, cfg.Error) as exc:
-        raise errors.SettingsError(f"Invalid setting: {exc}.") from exc
+            except (ValueError, cfg.Error) as exc:
+                raise errors.SettingsError(_invalid(group, opt.dest, exc)) from exc
     return conf
+
+
+_OSLO_INVALID = re.compile(
+    r"Value for option \S+ from LocationInfo\(.*?detail=(?P<file>'[^']*'|None)\) is not "
+    r"valid: (?P<reason>.*)", re.S)
+_TUPLE_REPR = re.compile(r"^\('(?P<first>[^']*)',.*\)$", re.S)
+
+
+def _invalid(group: str, name: str, exc: BaseException, where: str = "") -> str:
+    """One sentence for an invalid option value: ``[group] name in FILE: reason.``
+
+    oslo.config's own message names neither the group nor the file plainly (it prints a
+    ``LocationInfo(...)`` repr), and a URI type error is a tuple's repr.
+    """
+    while exc.args and isinstance(exc.args[0], BaseException):
+        exc = exc.args[0]
+    first = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    text = str(getattr(exc, "msg", None) or first).strip()
+    match = _OSLO_INVALID.match(text)
+    if match:
+        text = match["reason"]
+        # an exception's tuple repr, e.g. "('host, scheme were required but missing', ...)"
+        text = _TUPLE_REPR.sub(r"\g<first>", text)
+        if match["file"] != "None":
+            where = f" in {match['file'].strip(chr(39))}"
+    return f"Invalid setting [{group}] {name}{where}: {text.rstrip('.')}."

@@ -59,6 +59,11 @@ def _marathon_down(env: DeployEnv) -> str:
     return url
 
 
+def _bad_timeout(env: DeployEnv) -> str:
+    env.conf.write_text(env.conf.read_text().replace("timeout = 10", "timeout = ten"))
+    return f"[zookeeper] timeout in {env.conf}"
+
+
 DUPLICATE_HOST = """hosts:
   agent1:
     addresses: {api: 127.0.1.1}
@@ -89,6 +94,10 @@ CASES: dict[str, tuple[Callable[[DeployEnv], str], tuple[str, ...], ExitCode]] =
                         ("definition", "validate"), ExitCode.CONFIG),
     "settings-missing": (_conf_replace("", ""), ("--config-file", "{etc}/none.conf",
                                                  "definition", "validate"), ExitCode.CONFIG),
+    "settings-bad-value": (_bad_timeout, ("definition", "validate"), ExitCode.CONFIG),
+    "marathon-url-flag": (lambda env: "[marathon] url (command line)",
+                          ("--marathon-url", "nohost", "definition", "validate"),
+                          ExitCode.CONFIG),
     "marathon-unreachable": (_marathon_down, ("plan",), ExitCode.REMOTE),
     "extra-var-without-value": (lambda env: "'novalue'",
                                 ("-e", "novalue", "definition", "validate"), ExitCode.CONFIG),

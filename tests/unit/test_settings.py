@@ -63,3 +63,27 @@ def test_invalid_deployment_id_rejected(tmp_path):
     conf_file.write_text("[kolla]\ndeployment_id = ../etc\n")
     with pytest.raises(errors.SettingsError, match="deployment_id"):
         settings.load([str(conf_file)])
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[zookeeper]\ntimeout = abc\n", "Invalid setting [zookeeper] timeout in {file}: could not "
+     "convert string to float: 'abc'."),
+    ("[kolla]\ndeployment_id = ../etc\n", "Invalid setting [kolla] deployment_id in {file}: "),
+    ("[marathon]\nurl = x\n", "Invalid setting [marathon] url in {file}: host, scheme were "
+     "required but missing."),
+])
+def test_invalid_value_names_group_option_and_file(tmp_path, text, expected):
+    conf_file = tmp_path / "k.conf"
+    conf_file.write_text(text)
+    with pytest.raises(errors.SettingsError) as info:
+        settings.load([str(conf_file)])
+    message = str(info.value)
+    assert message.startswith(expected.format(file=conf_file)), message
+    assert "LocationInfo" not in message and "\n" not in message
+
+
+def test_invalid_command_line_override_is_one_sentence(tmp_path):
+    with pytest.raises(errors.SettingsError) as info:
+        settings.load([], {"marathon": {"url": "x"}})
+    assert str(info.value) == ("Invalid setting [marathon] url (command line): host, scheme "
+                               "were required but missing.")
