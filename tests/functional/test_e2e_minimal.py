@@ -76,6 +76,14 @@ def _task_processes(zk_root: str) -> set[int]:
     return pids
 
 
+def _cmdline(pid: int) -> bytes:
+    """A process's argv (NUL-separated; empty when it has gone meanwhile)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 class Deployment:
     """A deployment directory (conf, globals, passwords, topology) and the CLI to drive it."""
 
@@ -83,6 +91,7 @@ class Deployment:
                  topology: dict[str, Any]) -> None:
         self.etc = root / "etc"
         self.etc.mkdir()
+        self.zk_root = zk_root
         #: agent host name -> address
         self.addresses = {name: host["addresses"]["api"]
                           for name, host in topology["hosts"].items()}
@@ -256,9 +265,18 @@ def test_minimal_profile_up_to_a_keystone_token(cluster: tuple[Simulator, Deploy
 
     # no secret reached an app, a job or a task's command line
     apps = requests.get(f"{sim.marathon_url}/v2/apps?embed=apps.tasks", timeout=10).text
+    jobs = requests.get(f"{sim.chronos_url}/v1/scheduler/jobs", timeout=10).text
+    assert "keystone" in jobs
     for key in ("database_password", "keystone_admin_password", "rabbitmq_password",
                 "keystone_database_password", "rabbitmq_cluster_cookie"):
         assert dep.passwords[key] not in apps, key
+        assert dep.passwords[key] not in jobs, key
+    argvs = {pid: _cmdline(pid) for pid in _task_processes(dep.zk_root)}
+    assert any(b"mariadbd" in argv for argv in argvs.values()), "no daemon's argv was seen"
+    for pid, argv in argvs.items():
+        for key in ("database_password", "keystone_admin_password", "rabbitmq_password",
+                    "keystone_database_password", "rabbitmq_cluster_cookie"):
+            assert dep.passwords[key].encode() not in argv, (key, pid, argv.split(b"\0")[0])
 
     # ... nor any log: the tasks' stdout/stderr and the services' own logs
     logs = [p for p in sim.state_dir.rglob("*")
