@@ -60,10 +60,14 @@ def task_env(deployment_id: str, project: str, service: str, zk_hosts: str, zk_r
     }
 
 
+def host_pattern(hosts: Sequence[str]) -> str:
+    """A Marathon/Chronos ``LIKE`` regex matching exactly these host names."""
+    return "|".join(_regex_escape(h) for h in hosts)
+
+
 def host_constraints(hosts: Sequence[str]) -> list[list[str]]:
     """Constraints keeping a service on its topology hosts, one instance per host."""
-    pattern = "|".join(_regex_escape(h) for h in hosts)
-    return [["hostname", "LIKE", pattern], ["hostname", "UNIQUE"]]
+    return [["hostname", "LIKE", host_pattern(hosts)], ["hostname", "UNIQUE"]]
 
 
 def _regex_escape(host: str) -> str:
@@ -169,7 +173,7 @@ def build_job(*, deployment_id: str, definition: Definition, command: Command,
         "mem": 128.0,
         "disk": 64.0,
         "environmentVariables": [{"name": k, "value": v} for k, v in sorted(job_env.items())],
-        "constraints": [["hostname", "LIKE", "|".join(_regex_escape(h) for h in hosts)]],
+        "constraints": [["hostname", "LIKE", host_pattern(hosts)]],
     }
     if definition.image:
         body["container"] = {"type": "DOCKER", "image": definition.image, "network": "HOST",
