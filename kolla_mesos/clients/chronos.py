@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kolla_mesos import errors
-from kolla_mesos.clients.http import HttpClient, display_url
+from kolla_mesos.clients.http import HttpClient, body_message, display_url
 from kolla_mesos.clients.mesos import MesosClient
 from kolla_mesos.clients.retry import RetryPolicy
 
@@ -31,9 +31,7 @@ _FIELDS = (("name", "name"), ("schedule", "schedule"), ("parent", "parents"),
 
 def chronos_message(body: Any) -> str:
     """The first line of a Chronos error body, without the Java exception prefix."""
-    text = body.get("message") if isinstance(body, dict) else body
-    first = str(text or "").strip().splitlines()
-    return _JAVA_PREFIX.sub("", first[0].strip()) if first else ""
+    return _JAVA_PREFIX.sub("", body_message(body))
 
 
 def map_error(status: int, body: Any, what: str) -> errors.HttpError:

@@ -50,12 +50,24 @@ def parse_body(response: requests.Response) -> Any:
         return text
 
 
+#: longest part of an error body quoted in a message
+MAX_MESSAGE = 300
+
+
+def body_message(body: Any) -> str:
+    """The first line of an error body's ``message`` (or of its text), at most MAX_MESSAGE
+    characters: an error sentence quotes no more of what a server sent."""
+    text = body.get("message") if isinstance(body, dict) else body
+    lines = str(text or "").strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    return first if len(first) <= MAX_MESSAGE else first[:MAX_MESSAGE] + "..."
+
+
 def default_mapper(name: str) -> Mapper:
     """A mapper giving 404 -> NotFoundError, 5xx -> ServerError, else HttpError."""
     def mapper(status: int, body: Any, what: str) -> errors.HttpError:
-        message = body.get("message") if isinstance(body, dict) else body
-        detail = str(message or "").strip().splitlines()[0:1]
-        text = f"{name} answered HTTP {status} to {what}" + (f": {detail[0]}" if detail else ".")
+        detail = body_message(body)
+        text = f"{name} answered HTTP {status} to {what}" + (f": {detail}" if detail else ".")
         if status == 404:
             return errors.NotFoundError(text, status=404, body=str(body))
         if status >= 500:

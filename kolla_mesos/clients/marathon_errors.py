@@ -17,14 +17,9 @@ import re
 from typing import Any
 
 from kolla_mesos import errors
+from kolla_mesos.clients.http import body_message
 
 _DEPLOYMENT_URL = re.compile(r"/v2/deployments/([0-9a-fA-F-]{8,})")
-
-
-def _message(body: Any) -> str:
-    if isinstance(body, dict):
-        return str(body.get("message") or "").strip()
-    return str(body or "").strip().splitlines()[0] if body else ""
 
 
 def details_of(body: Any) -> list[tuple[str, str]]:
@@ -55,13 +50,13 @@ def deployment_ids_of(body: Any) -> list[str]:
             if isinstance(dep, dict) and dep.get("id"):
                 ids.append(str(dep["id"]))
     if not ids:
-        ids = _DEPLOYMENT_URL.findall(_message(body))
+        ids = _DEPLOYMENT_URL.findall(body_message(body))
     return ids
 
 
 def map_error(status: int, body: Any, what: str) -> errors.HttpError:
     """The typed error for a Marathon error answer to ``what`` (e.g. ``PUT /v2/groups/x``)."""
-    message = _message(body)
+    message = body_message(body)
     raw = str(body)[:2000]
     if status == 409:
         ids = deployment_ids_of(body)

@@ -6,6 +6,7 @@ import pytest
 
 from kolla_mesos import errors
 from kolla_mesos.clients import chronos, marathon_errors
+from kolla_mesos.clients.http import MAX_MESSAGE, default_mapper
 
 LOCKED = {
     "message": "App is locked by one or more deployments. Override with the option "
@@ -149,3 +150,14 @@ def test_chronos_stranded_children() -> None:
     states = {"running": "1 running"}
     names = ["child", "waiting", "done", "running", "parent", "missing"]
     assert chronos.stranded(names, jobs, states) == ["child"]
+
+
+@pytest.mark.parametrize("mapper", [marathon_errors.map_error, chronos.map_error,
+                                    default_mapper("Mesos master")],
+                         ids=["marathon", "chronos", "default"])
+@pytest.mark.parametrize("status", [400, 404, 409, 422, 500])
+def test_an_error_quotes_one_bounded_line_of_the_body(mapper, status):
+    body = {"message": "first line " + "x" * 400 + "\nsecond line echoing a request"}
+    message = str(mapper(status, body, "PUT /v2/groups/kolla"))
+    assert "\n" not in message and "second line" not in message
+    assert "first line" in message and len(message) < MAX_MESSAGE + 200
