@@ -204,6 +204,9 @@ def describe(exc: BaseException) -> str:
     """One-line description of a rendering exception, without a trailing period."""
     if isinstance(exc, jinja2.UndefinedError | TemplateError):
         text = str(exc)
+    elif isinstance(exc, yaml.YAMLError):
+        # from_yaml on a rendered value: PyYAML's own message quotes the value's lines
+        text = f"{type(exc).__name__}: {yaml_problem(exc)}"
     elif isinstance(exc, jinja2.TemplateError):
         text = f"{type(exc).__name__}: {exc}"
     else:

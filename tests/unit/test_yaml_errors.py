@@ -44,3 +44,14 @@ def test_syntax_error_is_one_sentence_without_the_file_text(tmp_path, load):
 
 def test_yaml_problem_of_a_non_marked_error():
     assert errors.yaml_problem(ValueError("x")) == "ValueError"
+
+
+def test_a_from_yaml_error_while_rendering_does_not_quote_the_value():
+    import yaml
+
+    from kolla_mesos.render.jinja_env import describe
+
+    with pytest.raises(yaml.YAMLError) as info:
+        yaml.safe_load(BROKEN)
+    text = describe(info.value)
+    assert SECRET not in text and "\n" not in text and "line 3" in text
