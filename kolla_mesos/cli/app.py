@@ -72,8 +72,11 @@ class KollaMesosApp(App):
         """
         super().configure_logging()
         loud = self.options.verbose_level >= 2
-        for name in ("kazoo", "urllib3", "requests", "stevedore", "marathon"):
+        for name in ("urllib3", "requests", "stevedore", "marathon"):
             logging.getLogger(name).setLevel(logging.DEBUG if loud else logging.CRITICAL)
+        # Never DEBUG: kazoo then logs every request and response with its data, i.e. the
+        # digest credentials (Auth) and the rendered files, passwords included.
+        logging.getLogger("kazoo").setLevel(logging.INFO if loud else logging.CRITICAL)
         logging.getLogger("kolla_mesos.clients").setLevel(
             logging.DEBUG if loud else logging.WARNING)
 
