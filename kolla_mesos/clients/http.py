@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -52,15 +53,33 @@ def parse_body(response: requests.Response) -> Any:
 
 #: longest part of an error body quoted in a message
 MAX_MESSAGE = 300
+_HTML_TITLE = re.compile(r"<title>(.*?)</title>", re.I | re.S)
 
 
 def body_message(body: Any) -> str:
     """The first line of an error body's ``message`` (or of its text), at most MAX_MESSAGE
     characters: an error sentence quotes no more of what a server sent."""
-    text = body.get("message") if isinstance(body, dict) else body
-    lines = str(text or "").strip().splitlines()
+    text = str((body.get("message") if isinstance(body, dict) else body) or "").strip()
+    if text.startswith("<"):  # an HTML error page (a proxy, Jetty): its title at most
+        title = _HTML_TITLE.search(text)
+        text = title.group(1).strip() if title else ""
+    lines = text.splitlines()
     first = lines[0].strip() if lines else ""
     return first if len(first) <= MAX_MESSAGE else first[:MAX_MESSAGE] + "..."
+
+
+def auth_error(name: str, shown_url: str, status: int, what: str, hint: str = "",
+               detail: str = "") -> errors.HttpError:
+    """The error for an HTTP 401/403 answer: which server refused, and what to check."""
+    if not hint and MASK in shown_url:
+        hint = "the credentials in its URL"
+    check = (f"check {hint}" if hint else
+             "it requires credentials, and kolla-mesos sends it none")
+    reason = "unauthorized" if status == 401 else "forbidden"
+    said = f", {detail.rstrip('.')}" if detail and reason not in detail.lower() else ""
+    return errors.HttpError(
+        f"{name} at {shown_url} refused {what} with HTTP {status} ({reason}{said}): {check}.",
+        status=status)
 
 
 def default_mapper(name: str) -> Mapper:
@@ -81,7 +100,7 @@ class HttpClient:
 
     def __init__(self, name: str, base_url: str, timeout: float,
                  auth: tuple[str, str] | None = None, retry: RetryPolicy | None = None,
-                 mapper: Mapper | None = None) -> None:
+                 mapper: Mapper | None = None, credentials_hint: str = "") -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         #: base_url for messages (no password)
@@ -89,6 +108,8 @@ class HttpClient:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.mapper = mapper or default_mapper(name)
+        #: the setting to check when the server answers 401/403
+        self.credentials_hint = credentials_hint
         self.session = requests.Session()
         self.session.auth = auth
         self.session.headers.update({"Accept": "application/json"})
@@ -114,6 +135,9 @@ class HttpClient:
                 f"{self.name} at {self.shown_url} is unreachable ({what}): "
                 f"{type(exc).__name__}."
             ) from exc
+        if response.status_code in (401, 403):
+            raise auth_error(self.name, self.shown_url, response.status_code, what,
+                             self.credentials_hint, body_message(parse_body(response)))
         if response.status_code >= 400:
             raise self.mapper(response.status_code, parse_body(response), what)
         return response

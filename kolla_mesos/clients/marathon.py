@@ -30,7 +30,7 @@ from marathon import exceptions as mp_errors
 
 from kolla_mesos import errors
 from kolla_mesos.clients import marathon_errors
-from kolla_mesos.clients.http import HttpClient, display_url
+from kolla_mesos.clients.http import HttpClient, auth_error, body_message, display_url
 from kolla_mesos.clients.marathon_progress import (
     AppProgress,
     FailureTracker,
@@ -65,7 +65,8 @@ class MarathonClient:
         self.url = display_url(url.rstrip("/"))
         self.http = HttpClient("Marathon", url, timeout, auth=credentials,
                                retry=RetryPolicy(max_tries=6, deadline=deadline),
-                               mapper=marathon_errors.map_error)
+                               mapper=marathon_errors.map_error,
+                               credentials_hint="[marathon] credentials_file")
         self.poll_interval = poll_interval
         self._mp = marathon_python.MarathonClient(
             url, username=credentials[0] if credentials else None,
@@ -93,6 +94,10 @@ class MarathonClient:
             try:
                 return func()
             except mp_errors.MarathonHttpError as exc:
+                if exc.status_code in (401, 403):
+                    raise auth_error("Marathon", self.url, exc.status_code, what,
+                                     self.http.credentials_hint,
+                                     body_message(exc.error_message)) from exc
                 body = {"message": exc.error_message,
                         "details": getattr(exc, "error_details", None)}
                 raise marathon_errors.map_error(exc.status_code, body, what) from exc

@@ -92,3 +92,25 @@ def test_unreachable_is_server_error_after_retries() -> None:
                              retry=RetryPolicy(max_tries=2, delay=0.01))
     with pytest.raises(errors.ServerError, match=f"Chronos at http://127.0.0.1:{port} is unr"):
         http_client.get_json("/scheduler/jobs")
+
+
+@pytest.mark.parametrize(("status", "reason"), [(401, "unauthorized"), (403, "forbidden")])
+def test_refused_credentials_name_the_setting_to_check(server, status, reason):
+    from kolla_mesos.clients.marathon import MarathonClient
+
+    server.script = [(status, {"message": "Invalid username or password."})]
+    url = f"http://127.0.0.1:{server.server_port}"
+    marathon = MarathonClient(url, timeout=2, credentials=("ops", "pw-not-shown"), deadline=1)
+    for call, what in ((marathon.list_apps, "GET /v2/apps"),
+                       (marathon.list_deployments, "GET /v2/deployments")):
+        with pytest.raises(errors.HttpError) as info:
+            call()
+        assert str(info.value) == (
+            f"Marathon at {url} refused {what} with HTTP {status} ({reason}, Invalid username "
+            "or password): check [marathon] credentials_file.")
+        assert info.value.exit_code == errors.ExitCode.REMOTE
+    plain = HttpClient("Chronos", url, 2)
+    with pytest.raises(errors.HttpError, match="it requires credentials, and kolla-mesos "
+                                               "sends it none"):
+        plain.get_json("/v1/scheduler/jobs")
+    assert len(server.seen) == 3, "an authorization failure is not retried"

@@ -6,7 +6,7 @@ import pytest
 
 from kolla_mesos import errors
 from kolla_mesos.clients import chronos, marathon_errors
-from kolla_mesos.clients.http import MAX_MESSAGE, default_mapper
+from kolla_mesos.clients.http import MAX_MESSAGE, body_message, default_mapper
 
 LOCKED = {
     "message": "App is locked by one or more deployments. Override with the option "
@@ -161,3 +161,9 @@ def test_an_error_quotes_one_bounded_line_of_the_body(mapper, status):
     message = str(mapper(status, body, "PUT /v2/groups/kolla"))
     assert "\n" not in message and "second line" not in message
     assert "first line" in message and len(message) < MAX_MESSAGE + 200
+
+
+def test_an_html_error_page_is_quoted_by_its_title_only():
+    page = "<html><head><title>502 Bad Gateway</title></head>\n<body>secret=abc</body></html>"
+    assert body_message(page) == "502 Bad Gateway"
+    assert body_message("<html><body>secret=abc</body></html>") == ""
