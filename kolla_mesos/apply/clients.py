@@ -51,7 +51,7 @@ class Clients:
                       read_credentials(zk.credentials_file), runner, timeout=zk.timeout)
         marathon_creds = None
         if conf.marathon.credentials_file:
-            marathon_creds = read_credentials(conf.marathon.credentials_file)
+            marathon_creds = read_credentials(conf.marathon.credentials_file, "Marathon")
         marathon = MarathonClient(conf.marathon.url, timeout=conf.marathon.timeout,
                                   credentials=marathon_creds)
         chronos = ChronosClient(conf.chronos.url, timeout=conf.chronos.timeout)

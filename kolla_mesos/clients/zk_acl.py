@@ -35,23 +35,26 @@ from kolla_mesos.runner.identity import parse_credentials
 Credentials = tuple[str, str]
 
 
-def read_credentials(path: str | os.PathLike[str]) -> Credentials:
-    """Read ``user:password`` from ``path``; refuse a file group or others can access."""
+def read_credentials(path: str | os.PathLike[str], kind: str = "ZooKeeper") -> Credentials:
+    """Read ``user:password`` from ``path``; refuse a file group or others can access.
+
+    ``kind`` names what the credentials are for in errors (``Marathon`` for its basic auth).
+    """
     file = Path(path)
     try:
         info = file.stat()
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise errors.ConfigError(
-            f"Cannot read the ZooKeeper credentials file {file}: {exc.strerror or exc}."
+            f"Cannot read the {kind} credentials file {file}: {exc.strerror or exc}."
         ) from exc
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise errors.ConfigError(
-            f"The ZooKeeper credentials file {file} is accessible by group or others "
+            f"The {kind} credentials file {file} is accessible by group or others "
             f"(mode {stat.S_IMODE(info.st_mode):04o}); run 'chmod 600 {file}'."
         )
     # The runner parses the same file (runner_credentials_file is its copy): one parser.
-    return parse_credentials(text, str(file))
+    return parse_credentials(text, str(file), kind)
 
 
 def write_credentials(path: str | os.PathLike[str], credentials: Credentials) -> None:

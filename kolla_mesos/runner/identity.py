@@ -129,7 +129,7 @@ def from_env(env: Mapping[str, str]) -> Identity:
     )
 
 
-def parse_credentials(text: str, source: str) -> tuple[str, str]:
+def parse_credentials(text: str, source: str, kind: str = "ZooKeeper") -> tuple[str, str]:
     """``user:password`` (one line, surrounding whitespace ignored) -> (user, password).
 
     Blank lines and ``#`` comment lines are ignored.  The deployer reads the same file format
@@ -141,7 +141,7 @@ def parse_credentials(text: str, source: str) -> tuple[str, str]:
     user, sep, password = (lines[0] if len(lines) == 1 else "").partition(":")
     if not sep or not user or not password:
         raise errors.ConfigError(
-            f"ZooKeeper credentials file {source} is malformed: expected one line "
+            f"{kind} credentials file {source} is malformed: expected one line "
             "'user:password'."
         )
     return user, password

@@ -64,6 +64,15 @@ def _bad_timeout(env: DeployEnv) -> str:
     return f"[zookeeper] timeout in {env.conf}"
 
 
+def _marathon_credentials_open(env: DeployEnv) -> str:
+    path = env.etc / "marathon.cred"
+    path.write_text("ops:marathon-pw-5e1\n")
+    path.chmod(0o644)
+    env.conf.write_text(env.conf.read_text().replace(
+        "[marathon]\n", f"[marathon]\ncredentials_file = {path}\n"))
+    return f"The Marathon credentials file {path} is accessible by group or others"
+
+
 DUPLICATE_HOST = """hosts:
   agent1:
     addresses: {api: 127.0.1.1}
@@ -99,6 +108,7 @@ CASES: dict[str, tuple[Callable[[DeployEnv], str], tuple[str, ...], ExitCode]] =
                           ("--marathon-url", "nohost", "definition", "validate"),
                           ExitCode.CONFIG),
     "marathon-unreachable": (_marathon_down, ("plan",), ExitCode.REMOTE),
+    "marathon-credentials-0644": (_marathon_credentials_open, ("status",), ExitCode.CONFIG),
     "extra-var-without-value": (lambda env: "'novalue'",
                                 ("-e", "novalue", "definition", "validate"), ExitCode.CONFIG),
 }
