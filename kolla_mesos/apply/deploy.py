@@ -43,7 +43,6 @@ class DeployReport:
     rows: list[dict[str, Any]]
     zk_writes: int = 0
     http_writes: int = 0
-    rolled_back: bool = False
 
 
 def job_bodies(plan: Plan, changes: Diff, live: LiveState) -> list[dict[str, Any]]:
@@ -138,9 +137,8 @@ class Deployer:
                 self._wait(plan, deployment_id, live)
             except errors.KollaMesosError as exc:
                 if isinstance(exc, errors.DeployFailed | errors.DeadlineExceeded):
-                    rolled_back = self._rollback(previous, live, generation)
-                    report = self._report(plan, generation, previous, changes, live)
-                    report.rolled_back = rolled_back
+                    rolled_back = self._rollback(previous, live, generation,
+                                                 apps_changed=bool(changes.apps))
                     raise errors.DeployFailed(
                         f"{exc}" + (f" Rolled back to generation {previous}." if rolled_back
                                     else "")
@@ -211,15 +209,17 @@ class Deployer:
             state = prog.summary() + (" (deploying)" if prog.deploying else "")
             self.progress.update(app_id.rsplit("/", 1)[-1], state)
 
-    def _rollback(self, previous: int | None, live: LiveState, failed: int | None) -> bool:
-        """Health gate: restore the previous generation and its apps."""
-        if previous is None or live.manifest is None or previous == failed:
+    def _rollback(self, previous: int | None, live: LiveState, failed: int | None,
+                  apps_changed: bool) -> bool:
+        """Health gate: restore the previous generation and the apps it describes."""
+        if previous is None or live.manifest is None:
             self.progress.note("deploy failed; no previous generation to roll back to")
             return False
         self.progress.note(f"deploy failed; rolling back to generation {previous}")
-        self.clients.store.switch_current(previous, expected=failed)
+        if failed != previous:
+            self.clients.store.switch_current(previous, expected=failed)
         group = live.manifest.get("group")
-        if isinstance(group, Mapping):
+        if apps_changed and isinstance(group, Mapping):
             self.clients.marathon.put_group(dict(group), force=True)
         return True
 

@@ -171,3 +171,21 @@ def test_failed_job_is_rerun_by_the_next_deploy(env, tmp_path):
     status = {row["service"]: row for row in env.json("status")}
     assert status["migrate"]["last job result"] == "success"
     assert status["web"]["healthy"] == 1
+
+
+def test_failed_app_only_change_restores_the_previous_apps(env, zk_admin, sim):
+    import requests
+
+    from kolla_mesos.testing.zookeeper import free_port
+
+    assert env.run("deploy").returncode == 0
+    current = zkpaths.current(env.zk_root, env.deployment_id)
+    before = zk_admin.get(current)[0]
+    app_url = f"{sim.marathon_url}/v2/apps/kolla/{env.deployment_id}/testing/web"
+    # only the app changes (its health check probes a port nobody serves): no new generation
+    bad = env.run("deploy", "--timeout", "8", "-e", f"web_health_port={free_port()}")
+    assert bad.returncode == 6, bad.stderr
+    assert "Rolled back to generation" in bad.stderr
+    assert zk_admin.get(current)[0] == before
+    app = requests.get(app_url, timeout=10).json()["app"]
+    assert app["healthChecks"][0]["port"] == env.web_port
