@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from kolla_mesos.sim.simulator import Simulator
+from kolla_mesos.testing.waiting import wait_for
 
 V1 = "/v1/scheduler"
 V2 = "/scheduler"
-
-
-def wait_for(predicate, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def post(sim: Simulator, job: dict, prefix: str = V1, kind: str = "iso8601"):

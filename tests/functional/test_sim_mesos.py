@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import re
-import time
 
 import requests
 
 from kolla_mesos.sim.simulator import Simulator
+from kolla_mesos.testing.waiting import wait_for
 
 V1 = "/v1/scheduler"
 SIZE = 70000  # more than one 64 KiB read
-
-
-def wait_for(predicate, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def run_job(sim: Simulator, name: str, command: str) -> None:
