@@ -31,6 +31,7 @@ from marathon import exceptions as mp_errors
 from kolla_mesos import errors
 from kolla_mesos.clients import marathon_errors
 from kolla_mesos.clients.http import HttpClient, auth_error, body_message, display_url
+from kolla_mesos.clients.marathon_events import EventWaker
 from kolla_mesos.clients.marathon_progress import (
     AppProgress,
     FailureTracker,
@@ -42,6 +43,8 @@ from kolla_mesos.clients.marathon_progress import (
 from kolla_mesos.clients.retry import RetryPolicy
 
 LOG = logging.getLogger(__name__)
+#: While the event stream is up, re-read anyway this often (a missed event costs no more).
+EVENT_FALLBACK_INTERVAL = 5.0
 
 ProgressCallback = Callable[[dict[str, AppProgress]], None]
 APP_EMBED = ["apps.counts", "apps.lastTaskFailure", "apps.deployments"]
@@ -73,6 +76,8 @@ class MarathonClient:
             password=credentials[1] if credentials else None, timeout=timeout,
             session=self.http.session)
         self._stop = threading.Event()
+        #: set by the event stream (or interrupt) to make a wait re-read at once
+        self._changed = threading.Event()
 
     @property
     def writes(self) -> list[tuple[str, str]]:
@@ -86,6 +91,7 @@ class MarathonClient:
     def interrupt(self) -> None:
         """Make a running :meth:`wait_for_deployments` return early (Ctrl-C handling)."""
         self._stop.set()
+        self._changed.set()
 
     # --- marathon-python calls ----------------------------------------------------------
 
@@ -238,6 +244,11 @@ class MarathonClient:
         tracker = FailureTracker(since=marathon_timestamp())
         end = time.monotonic() + deadline
         last: dict[str, AppProgress] = {}
+        # Re-read on every relevant event from /v2/events; poll only while the stream is
+        # down (and every few seconds anyway, in case an event was missed).
+        self._changed.clear()
+        waker = EventWaker(self.http.base_url, self.http.session.auth, self.http.timeout,
+                           self._changed).start()
         try:
             while True:
                 active, apps = self._poll(wanted, watched)
@@ -268,8 +279,13 @@ class MarathonClient:
                     raise errors.DeadlineExceeded(
                         f"Marathon deployment {names} did not finish within {deadline:g} s: "
                         f"{detail}.")
-                if self._stop.wait(min(self.poll_interval, max(0.0, end - time.monotonic()))):
+                interval = EVENT_FALLBACK_INTERVAL if waker.connected.is_set() \
+                    else self.poll_interval
+                self._changed.wait(min(interval, max(0.0, end - time.monotonic())))
+                self._changed.clear()
+                if self._stop.is_set():
                     raise errors.DeadlineExceeded(
                         f"Waiting for Marathon deployment {names} was interrupted.")
         finally:
+            waker.stop()
             self._stop.clear()
