@@ -33,14 +33,17 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 KEYSTONE_VENV = Path(yaml.safe_load((REPO / "config" / "all.yml").read_text())
                      ["host_venv_prefix"]) / "keystone-venv"
+RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 HOST_BINARIES = ("/usr/sbin/mariadbd", "/usr/bin/mariadb-install-db", "/usr/bin/memcached",
-                 "/usr/lib/rabbitmq/bin/rabbitmq-server", "/usr/bin/epmd",
+                 "/usr/lib/rabbitmq/bin/rabbitmq-server", RABBITMQCTL,
                  str(KEYSTONE_VENV / "bin" / "uwsgi"),
                  str(KEYSTONE_VENV / "bin" / "keystone-manage"))
+#: kolla's AMQP port without TLS (common_templates/group_vars/all/rabbitmq.yml)
+AMQP_PORT = 5672
 #: test-only globals: fast password hashing; small InnoDB redo log; rsync state transfers
 #: (mariabackup's socat listens on 0.0.0.0:4444, which agents sharing one network
 #: namespace cannot all do at once: docs/host-as-image.md); RabbitMQ's distribution port
-#: is an ephemeral one per agent (topology host vars, see the cluster fixture)
+#: is an ephemeral one (see Deployment)
 TEST_GLOBALS = {"keystone_password_hash_rounds": 4, "mariadb_innodb_log_file_size_mb": 48,
                 "mariadb_wsrep_sst_method": "rsync"}
 
@@ -98,9 +101,13 @@ class Deployment:
         self.conf = self.etc / "kolla-mesos.conf"
         globals_yml = yaml.safe_load((REPO / "etc/kolla-mesos/globals.yml").read_text())
         first = next(iter(topology["hosts"].values()))["addresses"]["api"]
-        # epmd listens on 127.0.0.1 too: an ephemeral port keeps concurrent runs apart
+        # RabbitMQ runs without epmd: every node listens on the same distribution port at
+        # its own address (rabbitmq-dist.conf), free on every address so that no other
+        # run's node listens on it; nothing listens on the epmd port, where the nodes try to
+        # register first (an ephemeral one keeps them off a host's epmd)
         globals_yml.update(TEST_GLOBALS, kolla_internal_vip_address=first,
-                           rabbitmq_epmd_port=free_port())
+                           rabbitmq_epmd_port=free_port(),
+                           rabbitmq_cluster_port=free_port("0.0.0.0"))
         (self.etc / "globals.yml").write_text(yaml.safe_dump(globals_yml))
         (self.etc / "topology.yml").write_text(yaml.safe_dump(topology))
         shutil.copy(REPO / "etc/kolla-mesos/passwords.yml", self.etc / "passwords.yml")
@@ -136,6 +143,31 @@ url = {sim.mesos_url}
 """)
         self.run("genpwd", str(self.etc / "passwords.yml"), check=True)
         self.passwords = yaml.safe_load((self.etc / "passwords.yml").read_text())
+        self._ctl_env = self._rabbitmqctl_env(root / "rabbitmqctl",
+                                              globals_yml["rabbitmq_cluster_port"])
+
+    def _rabbitmqctl_env(self, home: Path, dist_port: int) -> dict[str, str]:
+        """rabbitmqctl's environment on this host: the cluster's cookie (a 0400 file), the
+        agents' names (an inetrc: they are only in the agents' /etc/hosts) and Erlang
+        distribution without epmd, as the nodes' rabbitmq-dist.conf sets it."""
+        home.mkdir()
+        cookie = home / ".erlang.cookie"
+        cookie.write_text(self.passwords["rabbitmq_cluster_cookie"])
+        os.chmod(cookie, 0o400)
+        (home / "inetrc").write_text("".join(
+            f'{{host, {{{address.replace(".", ",")}}}, ["{name}"]}}.\n'
+            for name, address in self.addresses.items()) + "{lookup, [file, native]}.\n")
+        (home / "rabbitmq-env.conf").write_text("")  # (not this host's /etc/rabbitmq one)
+        return {**os.environ, "HOME": str(home), "ERL_INETRC": str(home / "inetrc"),
+                "RABBITMQ_CONF_ENV_FILE": str(home / "rabbitmq-env.conf"),
+                "ERL_ZFLAGS": f"-start_epmd false -erl_epmd_port {dist_port} -dist_listen false"}
+
+    def rabbitmqctl(self, host: str, *args: str) -> str:
+        """``rabbitmqctl -n rabbit@HOST ARGS``'s stdout (it must succeed)."""
+        proc = subprocess.run([RABBITMQCTL, "-n", f"rabbit@{host}", *args], capture_output=True,
+                              text=True, timeout=60, env=self._ctl_env)
+        assert proc.returncode == 0, f"rabbitmqctl {' '.join(args)} on {host}:\n{proc.stderr}"
+        return proc.stdout
 
     def run(self, *args: str, timeout: float = 600, check: bool = False,
             ) -> subprocess.CompletedProcess[str]:
@@ -173,11 +205,7 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path, zk_server: Any, zk_r
     try:
         topology = {"networks": ["api"],
                     "defaults": {"processor_vcpus": 2, "memtotal_mb": 2048},
-                    # RabbitMQ checks at start that nothing listens on its distribution
-                    # port on ANY address: each broker on this machine (other agents, other
-                    # test runs) needs its own (docs/host-as-image.md)
-                    "hosts": {name: {"addresses": {"api": address}, "interfaces": {"api": "lo"},
-                                     "vars": {"rabbitmq_cluster_port": free_port("0.0.0.0")}}
+                    "hosts": {name: {"addresses": {"api": address}, "interfaces": {"api": "lo"}}
                               for name, address in hosts.items()},
                     "groups": groups}
         deployment = Deployment(tmp_path, zk_server.hosts, zk_root, sim, topology)
@@ -232,10 +260,8 @@ def _one_agent() -> tuple[dict[str, str], dict[str, list[str]]]:
 
 def _three_agents() -> tuple[dict[str, str], dict[str, list[str]]]:
     three = ["agent1", "agent2", "agent3"]
-    # RabbitMQ on one agent only: every agent's epmd would also listen on 127.0.0.1 of the
-    # shared network namespace (docs/host-as-image.md)
     return _addresses(3), {"control": three, "mariadb": three, "memcached": three,
-                           "rabbitmq": ["agent1"], "keystone": ["agent1"]}
+                           "rabbitmq": three, "keystone": ["agent1"]}
 
 
 @pytest.mark.parametrize("cluster", [_one_agent], indirect=True, ids=["one-agent"])
@@ -329,17 +355,31 @@ def test_three_memcached_and_a_three_node_galera_cluster(cluster: tuple[Simulato
     proc = dep.run("deploy", "--no-progress", "--profile", "infra")
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, f"{proc.stderr}\n{_sim_logs(sim.state_dir)}"
-    print(f"three-node Galera + 3 memcached (+ RabbitMQ) deployed in {elapsed:.1f} s")
+    print(f"three-node Galera + 3 memcached + three-node RabbitMQ deployed in {elapsed:.1f} s")
 
     status = {row["service"]: row for row in dep.json("status")}
-    for name in ("mariadb", "memcached"):
+    for name in ("mariadb", "memcached", "rabbitmq"):
         assert status[name]["healthy"] == status[name]["instances"] == 3, status[name]
-    assert status["rabbitmq"]["healthy"] == status["rabbitmq"]["instances"] == 1
     for address in dep.addresses.values():
         assert _wsrep_cluster_size(address, dep.passwords["database_password"]) == 3
         with socket_to(address, 11211) as conn:
             conn.sendall(b"version\r\n")
             assert conn.recv(64).startswith(b"VERSION ")
+
+    # one RabbitMQ cluster of the three agents' nodes, seen from each node, on one machine
+    # (no epmd: docs/host-as-image.md); a message published on one node is consumed on another
+    nodes = {f"rabbit@{host}" for host in dep.addresses}
+    for host in dep.addresses:
+        cluster_status = json.loads(dep.rabbitmqctl(host, "cluster_status", "--formatter", "json"))
+        assert set(cluster_status["running_nodes"]) == nodes, (host, cluster_status)
+    body = f"e2e-{random.SystemRandom().getrandbits(64):x}"
+    assert _amqp_round_trip(dep, dep.addresses["agent1"], dep.addresses["agent3"], body) == body
+    # no epmd runs, nor does the servers' keep-epmd-alive VM (every minute; forced here) start one
+    for host in dep.addresses:
+        assert dep.rabbitmqctl(host, "eval", "rabbit_nodes:ensure_epmd().").strip() == "ok"
+    argv0 = [_cmdline(pid).split(b"\0")[0] for pid in _task_processes(dep.zk_root)]
+    assert any(os.path.basename(arg) == b"beam.smp" for arg in argv0), argv0
+    assert not [arg for arg in argv0 if os.path.basename(arg) == b"epmd"], argv0
 
     # a changed my.cnf: Marathon restarts one node at a time, each rejoins the cluster on its
     # own volume, and what was written before is on every node after
@@ -357,6 +397,39 @@ def test_three_memcached_and_a_three_node_galera_cluster(cluster: tuple[Simulato
     for address in dep.addresses.values():
         assert _wsrep_cluster_size(address, password) == 3
         assert "e2e_probe" in _sql(address, password, "SHOW DATABASES").split()
+
+
+_AMQP_PROBE = """
+import os, kombu
+def url(address):
+    return "amqp://%s:%s@%s:%s//" % (os.environ["AMQP_USER"], os.environ["AMQP_PASSWORD"],
+                                     address, os.environ["AMQP_PORT"])
+with kombu.Connection(url(os.environ["PUBLISH_TO"])) as conn:
+    queue = conn.SimpleQueue("e2e-probe")
+    queue.put({"body": os.environ["BODY"]})
+    queue.close()
+with kombu.Connection(url(os.environ["CONSUME_FROM"])) as conn:
+    queue = conn.SimpleQueue("e2e-probe")
+    message = queue.get(block=True, timeout=30)
+    message.ack()
+    queue.close()
+print(message.payload["body"])
+"""
+
+
+def _amqp_round_trip(dep: Deployment, publish_to: str, consume_from: str, body: str) -> str:
+    """Publish BODY to a queue through one node and consume it through another: kombu of the
+    Keystone virtualenv (the password through the environment, not argv)."""
+    user = yaml.safe_load((REPO / "common_templates/group_vars/all/rabbitmq.yml").read_text())[
+        "rabbitmq_user"]
+    proc = subprocess.run(
+        [str(KEYSTONE_VENV / "bin" / "python"), "-c", _AMQP_PROBE], capture_output=True,
+        text=True, timeout=90,
+        env={**os.environ, "AMQP_USER": user, "AMQP_PASSWORD": dep.passwords["rabbitmq_password"],
+             "AMQP_PORT": str(AMQP_PORT), "PUBLISH_TO": publish_to,
+             "CONSUME_FROM": consume_from, "BODY": body})
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
 
 
 def socket_to(address: str, port: int) -> Any:

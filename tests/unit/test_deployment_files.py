@@ -191,6 +191,10 @@ def test_rabbitmq_cluster_has_stable_node_names(tmp_path: Path):
         assert f"cluster_formation.classic_config.nodes.{i} = rabbit@{host}" in conf
     env = next(f for f in rabbitmq.files if f.name == "rabbitmq-env.conf")
     assert b"RABBITMQ_NODENAME=rabbit@ctl2" in env.for_host("ctl2")
+    # no epmd: every node's distribution listens at its own address (rabbitmq-dist.conf)
+    dist = next(f for f in rabbitmq.files if f.name == "rabbitmq-dist.conf")
+    assert b"inet_dist_use_interface {10,0,0,12}" in dist.for_host("ctl2")
+    assert b"-start_epmd false -erl_epmd_port ${RABBITMQ_DIST_PORT}" in dist.for_host("ctl2")
     cookie = rabbitmq.definition.files_dict["erlang.cookie"]
     assert (cookie.dest, cookie.owner, cookie.mode) == ("/var/lib/rabbitmq/.erlang.cookie",
                                                         "rabbitmq", "0400")
