@@ -9,10 +9,12 @@ environment" and "Runner"); the command line only tunes logging.  Exit status: t
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from types import FrameType
 
@@ -64,6 +66,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: How long closing the ZooKeeper session may take before the runner exits anyway.
+CLOSE_TIMEOUT = 10.0
+
+
+def _close_bounded(session: Session) -> None:
+    """Close the session, but never let a stuck close keep the task alive.
+
+    A signal arrives at an arbitrary point of the main thread; if it interrupted kazoo in a
+    state where stopping its threads blocks, the runner still exits (the server then expires
+    the session, which releases its ephemeral nodes and locks).
+    """
+    closer = threading.Thread(target=session.close, name="zk-close", daemon=True)
+    closer.start()
+    closer.join(CLOSE_TIMEOUT)
+    if closer.is_alive():
+        LOG.warning("Closing the ZooKeeper session took more than %g s; exiting anyway "
+                    "(the server will expire it).", CLOSE_TIMEOUT)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -71,15 +92,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kazoo").setLevel(max(logging.WARNING, LOG.getEffectiveLevel()))
     runner: Runner | None = None
+    session: Session | None = None
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        if runner is None or runner.forward_signal(signum) == 0:
+        if runner is not None and runner.forward_signal(signum) > 0:
+            LOG.info("Forwarded signal %d to the child", signum)
+            return
+        if runner is None:
             raise Interrupted(signum)
-        LOG.info("Forwarded signal %d to the child", signum)
+        # No child runs: stop now.  An exception raised from a signal handler lands at an
+        # arbitrary bytecode of the main thread and can be lost there (seen while waiting
+        # for dependencies), so the runner closes its session (bounded: ephemeral nodes
+        # and locks go with it) and exits with the conventional status itself.
+        LOG.info("Stopped by signal %d", signum)
+        if session is not None:
+            _close_bounded(session)
+        logging.shutdown()
+        os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    session: Session | None = None
+    # `kill -USR2 <runner>` prints every thread's stack to the task's stderr (hung runners).
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
     try:
         ident = identity_mod.from_env(os.environ)
         session = Session.connect(ident)
@@ -103,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 runner.supervisor.alive():
             runner.stop()
         if session is not None:
-            session.close()
+            _close_bounded(session)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 from kolla_mesos import errors
 from kolla_mesos.definition import Command
+from kolla_mesos.runner import signals
 
 LOG = logging.getLogger(__name__)
 
@@ -100,8 +101,9 @@ def spawn(cmd: Command, user: str, task_env: Mapping[str, str], cwd: str
     kwargs = drop_kwargs(acct, cmd.name)
     LOG.info("Starting %s as %s: %s", cmd.name, acct.name, argv[0])
     try:
-        proc: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
-            argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, close_fds=True, **kwargs)
+        with signals.unblocked_for_children():
+            proc: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
+                argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, close_fds=True, **kwargs)
         return proc
     except OSError as exc:
         raise errors.ConfigError(

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from kazoo.exceptions import KazooException, LockTimeout
 
 from kolla_mesos import errors, zkpaths
-from kolla_mesos.runner import files
+from kolla_mesos.runner import files, signals
 from kolla_mesos.runner.identity import RESTART_BY_RUNNER
 from kolla_mesos.runner.session import Session
 from kolla_mesos.runner.store import GenerationReader, parse_current
@@ -88,7 +88,8 @@ class ReloadWatcher:
 
     def start(self) -> None:
         """Begin watching ``current``."""
-        self._thread.start()
+        with signals.blocked_for_new_threads():
+            self._thread.start()
         self.session.client.DataWatch(self._current_path, self._on_current)
 
     def stop(self) -> None:

@@ -31,6 +31,7 @@ from kazoo.protocol.states import KazooState
 from kazoo.security import ACL, Id
 
 from kolla_mesos import errors, zkpaths
+from kolla_mesos.runner import signals
 from kolla_mesos.runner.identity import Identity, read_credentials
 
 LOG = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ class Session:
         client = KazooClient(hosts=identity.zk_hosts, timeout=session_timeout,
                              auth_data=[("digest", f"{user}:{password}")])
         try:
-            client.start(timeout=timeout)
+            with signals.blocked_for_new_threads():  # kazoo starts its threads here
+                client.start(timeout=timeout)
         except (KazooTimeoutError, KazooException) as exc:
             client.close()
             raise errors.ZookeeperError(
