@@ -100,7 +100,7 @@ class Clients:
             )
         return number, self.store.read_generation(number)
 
-    def masker(self, app: Any = None) -> Masker:
+    def masker(self) -> Masker:
         """A secret masker primed with the values of passwords.yml (when it exists).
 
         A passwords.yml that exists but cannot be parsed is a :class:`PasswordError`: masking

@@ -45,7 +45,7 @@ class DeployReport:
     http_writes: int = 0
 
 
-def job_bodies(plan: Plan, changes: Diff, live: LiveState) -> list[dict[str, Any]]:
+def job_bodies(plan: Plan, changes: Diff) -> list[dict[str, Any]]:
     """Chronos bodies to POST, with ``schedule`` or ``parents`` (pure).
 
     A job whose parent jobs are all being (re)started in this deploy is a Chronos dependent
@@ -116,8 +116,8 @@ class Deployer:
         live, changes = self.plan_diff(plan)
         if changes.empty:
             self.progress.note("no changes: configuration, apps and jobs are up to date")
-            self._wait(plan, None, live)
-            return self._report(plan, live.generation, live.generation, changes, live)
+            self._wait(plan, None)
+            return self._report(plan, live.generation, live.generation, changes)
         # A deployer killed while holding the lock keeps it until its session expires (one
         # session timeout): wait a little longer than that before reporting a conflict.
         with self.clients.store.deploy_lock(timeout=2 * self.clients.store.timeout + 5):
@@ -133,8 +133,8 @@ class Deployer:
                 self.progress.note(f"published generation {generation}"
                                    f" (previous: {previous if previous is not None else 'none'})")
             try:
-                deployment_id = self._submit(plan, changes, live)
-                self._wait(plan, deployment_id, live)
+                deployment_id = self._submit(plan, changes)
+                self._wait(plan, deployment_id)
             except errors.KollaMesosError as exc:
                 if isinstance(exc, errors.DeployFailed | errors.DeadlineExceeded):
                     rolled_back = self._rollback(previous, live, generation,
@@ -145,12 +145,12 @@ class Deployer:
                     ) from exc
                 raise
             self._cleanup(changes)
-            return self._report(plan, generation, previous, changes, live)
+            return self._report(plan, generation, previous, changes)
 
     # -- steps ------------------------------------------------------------------------------
 
-    def _submit(self, plan: Plan, changes: Diff, live: LiveState) -> str | None:
-        bodies = job_bodies(plan, changes, live)
+    def _submit(self, plan: Plan, changes: Diff) -> str | None:
+        bodies = job_bodies(plan, changes)
         # Chronos starts a dependent job only when a parent succeeds *after* the child exists:
         # parents are created disabled, then the children, then the parents are enabled.
         parents = {p for body in bodies for p in body.get("parents", [])}
@@ -168,7 +168,7 @@ class Deployer:
             return self.clients.marathon.put_group(plan.group_json(), force=False)
         return None
 
-    def _wait(self, plan: Plan, deployment_id: str | None, live: LiveState) -> None:
+    def _wait(self, plan: Plan, deployment_id: str | None) -> None:
         """Wait for every job and app of the plan at once; the first failure stops both."""
         failures: list[BaseException] = []
         waiters: list[Callable[[], object]] = []
@@ -232,8 +232,8 @@ class Deployer:
                     LOG.debug("job %s already gone", change.name)
         self.clients.store.gc(self.keep)
 
-    def _report(self, plan: Plan, generation: int | None, previous: int | None, changes: Diff,
-                live: LiveState) -> DeployReport:
+    def _report(self, plan: Plan, generation: int | None, previous: int | None,
+                changes: Diff) -> DeployReport:
         touched = set(changes.changed_services())
         rows = []
         for svc in plan.services:

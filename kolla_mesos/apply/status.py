@@ -22,7 +22,7 @@ def job_result(job: Mapping[str, Any] | None) -> str:
     return "fresh"
 
 
-def service_status(clients: Clients, conf: Any) -> list[dict[str, Any]]:
+def service_status(clients: Clients) -> list[dict[str, Any]]:
     """One row per service of the current generation."""
     generation = clients.store.current_generation()
     if generation is None:

@@ -69,7 +69,7 @@ def _plan_rows(app: Any, plan: Any, show_diff: bool) -> tuple[Any, Any]:
 
         live = read_live(clients, plan)
         changes = diff(plan, live)
-        masker = clients.masker(app)
+        masker = clients.masker()
     rows = []
     desired = plan.zk_nodes()
     for kind, what, action in changes.rows():

@@ -25,7 +25,7 @@ class Status(Lister):
     def take_action(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
         """Read ZooKeeper, Marathon and Chronos and summarize."""
         with common.clients(self.app) as clients:
-            rows = service_status(clients, common.conf(self.app))
+            rows = service_status(clients)
         return STATUS_COLUMNS, [tuple(r[c] for c in STATUS_COLUMNS) for r in rows]
 
 
@@ -73,7 +73,7 @@ class ConfigShow(ShowOne):
         """Return the file's content (masked)."""
         with common.clients(self.app) as clients:
             gen, nodes = clients.generation_nodes(parsed_args.generation)
-            masker = clients.masker(self.app)
+            masker = clients.masker()
         path = parsed_args.path.strip("/")
         if parsed_args.host:
             variant = f"{path}/{zkpaths.HOSTS}/{parsed_args.host}"
