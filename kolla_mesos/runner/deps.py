@@ -28,23 +28,6 @@ PENDING = "pending"
 FAILED = "failed"
 
 
-#: Longest uninterrupted block of the main thread: CPython runs signal handlers only between
-#: bytecodes, so a long lock wait could hold back Marathon's SIGTERM (the watch, not this
-#: slice, is what wakes a waiter when a dependency changes).
-SIGNAL_SLICE = 0.5
-
-
-def _wait_event(event: threading.Event, timeout: float) -> bool:
-    """``event.wait(timeout)`` in slices, so pending signal handlers run promptly."""
-    end = time.monotonic() + timeout
-    while True:
-        left = end - time.monotonic()
-        if left <= 0:
-            return event.is_set()
-        if event.wait(min(left, SIGNAL_SLICE)):
-            return True
-
-
 @dataclasses.dataclass(frozen=True)
 class Target:
     """A resolved dependency: what to watch."""
@@ -185,7 +168,7 @@ class DependencyWaiter:
                 if not pending:
                     return
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not _wait_event(event, remaining):
+                if remaining <= 0 or not event.wait(remaining):
                     names = ", ".join(f"{t.dep.path} ({t.dep.scope}: "
                                       f"{last[t.dep.path].detail})" for t in pending)
                     raise errors.DeadlineExceeded(
