@@ -44,7 +44,7 @@ from kolla_mesos.runner import commands, identity, status  # noqa: E402
 from kolla_mesos.runner.process import Children  # noqa: E402
 from kolla_mesos.runner.session import Session  # noqa: E402
 from kolla_mesos.runner.store import GenerationReader  # noqa: E402
-from kolla_mesos.testing.runner import ServiceFiles, TestDeployment  # noqa: E402
+from kolla_mesos.testing.runner import ServiceFiles, TestDeployment, wait_node  # noqa: E402
 from kolla_mesos.testing.zookeeper import ZookeeperServer  # noqa: E402
 
 
@@ -62,21 +62,6 @@ def services(stamp_file: str, key: str) -> list[ServiceFiles]:
         "sync": {"command": [f"date +%s.%N > {stamp_file}"], "shell": True, "job": True,
                  "inputs_hash": f"sync-{key}", "dependencies": ["db/create"]}}}
     return [ServiceFiles(db), ServiceFiles(api)]
-
-
-def wait_for(client: Any, path: str, predicate: Any, timeout: float = 30.0) -> None:
-    """Wait with a data watch until ``path``'s JSON satisfies ``predicate``."""
-    seen = threading.Event()
-
-    def watch(data: bytes | None, _stat: Any) -> bool | None:
-        if data and predicate(json.loads(data.decode())):
-            seen.set()
-            return False
-        return None
-
-    client.DataWatch(path, watch)
-    if not seen.wait(timeout):
-        raise RuntimeError(f"{path} did not reach the expected state")
 
 
 def watch_trial(dep: TestDeployment, waiter_session: Session, marker: Session, number: int,
@@ -101,7 +86,7 @@ def watch_trial(dep: TestDeployment, waiter_session: Session, marker: Session, n
     thread.start()
     record = zkpaths.status(dep.root, dep.deployment, "api", "sync", f"sync-{number}",
                             "host-api")
-    wait_for(dep.client, record, lambda rec: rec["state"] == "waiting")
+    wait_node(dep.client, record, lambda rec: rec["state"] == "waiting")
     time.sleep(random.uniform(0, 0.02))  # random phase, as in a real deployment
     book = status.StatusBook(marker, "host-db", number)
     t0 = time.time()

@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kazoo.client import KazooClient
@@ -182,3 +182,25 @@ class ThreadRunner:
         self.runner.stop()
         self.done.wait(30)
         self.session.close()
+
+
+def wait_node(client: KazooClient, path: str, predicate: Callable[[Any], bool],
+              timeout: float = 20.0) -> Any:
+    """Wait (with a data watch) until ``path``'s JSON data satisfies ``predicate``."""
+    found = threading.Event()
+    box: list[Any] = []
+
+    def watch(data: bytes | None, _stat: Any) -> bool | None:
+        if found.is_set():
+            return False
+        value = json.loads(data.decode() or "null") if data else None
+        if predicate(value):
+            box.append(value)
+            found.set()
+            return False
+        return None
+
+    client.DataWatch(path, watch)
+    if not found.wait(timeout):
+        raise AssertionError(f"{path} did not reach the expected state within {timeout} s")
+    return box[0]

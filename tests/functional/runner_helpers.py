@@ -8,7 +8,6 @@ Import the fixtures into a test module with
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -16,13 +15,18 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kazoo.client import KazooClient
 
-from kolla_mesos.testing.runner import ServiceFiles, TestDeployment, runner_process
+from kolla_mesos.testing.runner import (  # noqa: F401 - wait_node is re-exported
+    ServiceFiles,
+    TestDeployment,
+    runner_process,
+    wait_node,
+)
 
 PROJECT = "proj"
 
@@ -118,26 +122,6 @@ def service(name: str, commands: dict[str, Any] | None = None,
     return ServiceFiles(raw, dict(contents or {}), dict(host_contents or {}))
 
 
-def wait_node(client: KazooClient, path: str, predicate: Callable[[Any], bool],
-              timeout: float = 20.0) -> Any:
-    """Wait (with a data watch) until ``path``'s JSON data satisfies ``predicate``."""
-    found = threading.Event()
-    box: list[Any] = []
-
-    def watch(data: bytes | None, _stat: Any) -> bool | None:
-        if found.is_set():
-            return False
-        value = json.loads(data.decode() or "null") if data else None
-        if predicate(value):
-            box.append(value)
-            found.set()
-            return False
-        return None
-
-    client.DataWatch(path, watch)
-    if not found.wait(timeout):
-        raise AssertionError(f"{path} did not reach the expected state within {timeout} s")
-    return box[0]
 
 
 def wait_children(client: KazooClient, path: str, count: int, timeout: float = 20.0
