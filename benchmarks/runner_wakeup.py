@@ -86,7 +86,7 @@ def watch_trial(dep: TestDeployment, waiter_session: Session, marker: Session, n
     thread.start()
     record = zkpaths.status(dep.root, dep.deployment, "api", "sync", f"sync-{number}",
                             "host-api")
-    wait_node(dep.client, record, lambda rec: rec["state"] == "waiting")
+    wait_node(dep.client, record, lambda rec: bool(rec) and rec["state"] == "waiting")
     time.sleep(random.uniform(0, 0.02))  # random phase, as in a real deployment
     book = status.StatusBook(marker, "host-db", number)
     t0 = time.time()
