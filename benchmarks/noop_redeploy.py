@@ -33,8 +33,8 @@ def deploy_once(conf_path: Path, extra: dict[str, object]) -> tuple[float, int, 
     """One deploy through the CLI's code path: (seconds, zk writes, api writes, changed)."""
     start = time.perf_counter()
     conf = settings.load([str(conf_path)])
-    plan = load_plan(PlanInputs.from_conf(conf, extra))
-    with Clients.from_conf(conf) as clients:
+    plan = load_plan(PlanInputs.from_settings(conf, extra))
+    with Clients.from_settings(conf) as clients:
         report = Deployer(clients, timeout=120).deploy(plan)
     elapsed = time.perf_counter() - start
     return elapsed, report.zk_writes, report.http_writes, not report.diff.empty

@@ -158,6 +158,14 @@ class DeadlineExceeded(KollaMesosError):
     exit_code = ExitCode.TIMEOUT
 
 
+class WaitInterrupted(DeadlineExceeded):
+    """A wait was stopped on purpose (another wait of the same deploy failed first).
+
+    Typed so the deployer can tell "the other waiter failed" from a real deadline without
+    searching messages for a word.
+    """
+
+
 class DeployFailed(KollaMesosError):
     """A deployment did not become healthy or a one-shot job failed."""
 

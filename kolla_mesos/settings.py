@@ -8,8 +8,10 @@ oslo-config-generator (entry point ``oslo.config.opts: kolla_mesos``);
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from oslo_config import cfg
 
@@ -178,13 +180,110 @@ def register(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
     return conf
 
 
+# --- the typed, frozen view every other module receives -------------------------------------
+#
+# oslo.config stays the parser (files, types, the sample generator); the rest of the code gets
+# these frozen dataclasses instead of a ``ConfigOpts`` typed ``Any``, so mypy checks every
+# ``settings.zookeeper.hosts`` and nothing downstream can change a setting by accident.
+# ``test_settings`` proves each dataclass has exactly the fields of its option group.
+
+
+@dataclasses.dataclass(frozen=True)
+class KollaSettings:
+    """``[kolla]``: which deployment, which profile, where its inputs are."""
+
+    deployment_id: str
+    profile: str
+    config_dir: str
+    base_dir: str | None
+    runner_command: tuple[str, ...]
+    keep_generations: int
+    deploy_timeout: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ZookeeperSettings:
+    """``[zookeeper]``: the ensemble and the deployer's and runners' credentials."""
+
+    hosts: str
+    root: str
+    credentials_file: str | None
+    runner_credentials_file: str | None
+    runner_credentials_path: str
+    timeout: float
+
+
+@dataclasses.dataclass(frozen=True)
+class MarathonSettings:
+    """``[marathon]``: the Marathon API and the group deployments live under."""
+
+    url: str
+    timeout: float
+    group_root: str
+    credentials_file: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ChronosSettings:
+    """``[chronos]``: the Chronos API."""
+
+    url: str
+    timeout: float
+
+
+@dataclasses.dataclass(frozen=True)
+class MesosSettings:
+    """``[mesos]``: the Mesos master (sandboxes and logs)."""
+
+    url: str
+    timeout: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every kolla-mesos setting, loaded and validated once (see :func:`load`)."""
+
+    kolla: KollaSettings
+    zookeeper: ZookeeperSettings
+    marathon: MarathonSettings
+    chronos: ChronosSettings
+    mesos: MesosSettings
+
+
+#: option group -> the dataclass holding its values
+SECTIONS: dict[str, type[Any]] = {
+    "kolla": KollaSettings,
+    "zookeeper": ZookeeperSettings,
+    "marathon": MarathonSettings,
+    "chronos": ChronosSettings,
+    "mesos": MesosSettings,
+}
+
+
+def _freeze(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
+
+
 def load(config_files: Sequence[str] = (), overrides: dict[str, dict[str, object]] | None = None,
-         ) -> cfg.ConfigOpts:
-    """Build a fresh ConfigOpts from ``config_files`` plus explicit overrides.
+         ) -> Settings:
+    """Read ``config_files`` plus explicit overrides into frozen :class:`Settings`.
 
     ``overrides`` maps group -> option -> value (command-line flags).  Errors in the files
     become :class:`kolla_mesos.errors.SettingsError` naming the file and option.
     """
+    conf = load_opts(config_files, overrides)
+    sections: dict[str, Any] = {}
+    for group, cls in SECTIONS.items():
+        values = getattr(conf, group)
+        sections[group] = cls(**{f.name: _freeze(getattr(values, f.name))
+                                 for f in dataclasses.fields(cls)})
+    return Settings(**sections)
+
+
+def load_opts(config_files: Sequence[str] = (),
+              overrides: dict[str, dict[str, object]] | None = None) -> cfg.ConfigOpts:
+    """The validated oslo.config ``ConfigOpts`` behind :func:`load` (for the generator and
+    tests; everything else uses :func:`load`)."""
     conf = register(cfg.ConfigOpts())
     try:
         conf(args=[], project="kolla-mesos", default_config_files=list(config_files),

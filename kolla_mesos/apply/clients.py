@@ -8,19 +8,19 @@ one deployment; it is the seam between the apply/CLI layer and the I/O modules i
 from __future__ import annotations
 
 import getpass
-import json
 import socket
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from kolla_mesos import errors, zkpaths
+from kolla_mesos import errors
 from kolla_mesos.clients.chronos import ChronosClient
 from kolla_mesos.clients.marathon import MarathonClient
 from kolla_mesos.clients.mesos import MesosClient
 from kolla_mesos.clients.zookeeper import Store, read_credentials
 from kolla_mesos.passwords import read_passwords
 from kolla_mesos.secrets import Masker, secret_values
+from kolla_mesos.settings import Settings
 
 
 class Clients:
@@ -37,7 +37,7 @@ class Clients:
         self.config_dir = config_dir
 
     @classmethod
-    def from_conf(cls, conf: Any) -> Clients:
+    def from_settings(cls, conf: Settings) -> Clients:
         """Build (not yet connected) clients from kolla-mesos settings."""
         zk = conf.zookeeper
         if not zk.credentials_file:
@@ -111,38 +111,3 @@ class Clients:
             path = Path(self.config_dir) / "passwords.yml"
             values = secret_values(read_passwords(path, must_exist=False, check_mode=False))
         return Masker(values)
-
-    def deployments(self) -> list[tuple[Any, ...]]:
-        """(deployment, current, generations, profile, services) rows under the root.
-
-        A deployment whose nodes these credentials cannot read is listed as "no access".
-        """
-        from kazoo.exceptions import NoAuthError, NoNodeError
-
-        client = self.store.client
-        root = self.store.root
-        rows: list[tuple[Any, ...]] = []
-        try:
-            names = sorted(client.get_children(root))
-        except NoNodeError:
-            return rows
-        for name in names:
-            try:
-                gens = [g for g in (zkpaths.parse_generation(n) for n in client.get_children(
-                    zkpaths.generations(root, name))) if g is not None]
-                raw, _ = client.get(zkpaths.current(root, name))
-                current = int(raw) if raw.strip() else None
-                manifest: dict[str, Any] = {}
-                if current is not None:
-                    data, _ = client.get(zkpaths.manifest(zkpaths.generation(root, name,
-                                                                             current)))
-                    manifest = json.loads(data)
-            except NoAuthError:
-                rows.append((name, "no access", "", "", ""))
-                continue
-            except (NoNodeError, ValueError):
-                rows.append((name, None, 0, "", 0))
-                continue
-            rows.append((name, current, len(gens), manifest.get("profile", ""),
-                         len(manifest.get("services", {}))))
-        return rows

@@ -1,36 +1,37 @@
-"""Execute a plan: publish the generation, submit jobs and apps, wait, roll back on failure.
+"""Deploy a plan: diff it with the live state, run the steps :mod:`kolla_mesos.plan.steps`
+decides, and restore the previous generation when anything fails after the switch.
 
-Order of a deploy (docs/upgrade.md explains it for operators):
+The order of the steps and why is documented in :mod:`kolla_mesos.plan.steps` (and, for
+operators, in docs/upgrade.md).  This module adds only what is about I/O:
 
-1. read the live state and diff it with the plan (reads only: an unchanged deploy writes
-   nothing, and just confirms health);
-2. under the deployment lock: write the new generation and switch ``current`` to it;
-3. create (or re-run) the Chronos jobs, PUT the Marathon group;
-4. wait for every job to succeed and every app to be healthy, showing progress;
-5. on failure, switch ``current`` back and restore the previous generation's apps
-   (the health gate), then report the failure;
-6. on success, remove obsolete jobs and garbage-collect old generations.
+* reads happen first and without the lock: an unchanged deploy writes nothing and only
+  confirms health;
+* a deploy refuses to start (exit 8) while a Marathon deployment of its group is in flight,
+  before anything is written;
+* the steps run under the deployment lock; any failure after the first write (an API error,
+  a conflict, a lost connection, a failed job, an unhealthy app, Ctrl-C) restores the
+  previous generation and its apps and cancels the Marathon deployments in flight, then
+  reports the cause; if even that fails, the error says what is live and which command
+  repairs it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
-from collections.abc import Callable, Mapping
 from typing import Any
 
-from kolla_mesos import errors, zkpaths
+from kolla_mesos import errors
 from kolla_mesos.apply.clients import Clients
+from kolla_mesos.apply.execute import Executor, Outcome
 from kolla_mesos.apply.live import read_live
 from kolla_mesos.apply.progress import Progress
-from kolla_mesos.clients.chronos import JobProgress
-from kolla_mesos.clients.marathon_progress import AppProgress
+from kolla_mesos.apply.rollback import restore
+from kolla_mesos.plan import steps as st
 from kolla_mesos.plan.diff import Diff, LiveState, diff
-from kolla_mesos.plan.model import ChronosJob, Plan, canonical_json
+from kolla_mesos.plan.model import Plan
 
 LOG = logging.getLogger(__name__)
-ONE_SHOT_SCHEDULE = "R1//PT24H"
 
 
 @dataclasses.dataclass
@@ -45,51 +46,6 @@ class DeployReport:
     http_writes: int = 0
 
 
-def job_bodies(plan: Plan, changes: Diff) -> list[dict[str, Any]]:
-    """Chronos bodies to POST, with ``schedule`` or ``parents`` (pure).
-
-    A job whose parent jobs are all being (re)started in this deploy is a Chronos dependent
-    job; a job with no such parent is scheduled now, and its runner waits for the rest of its
-    dependencies through ZooKeeper.
-    """
-    starting = {c.name for c in changes.jobs if c.action in ("create", "rerun")}
-    by_path = {f"{j.service}/{j.command}": j for j in plan.jobs()}
-    bodies = []
-    for job in plan.jobs():
-        if job.name not in starting:
-            continue
-        body = dict(job.body)
-        parents = sorted(by_path[p].name for p in job.job_dependencies
-                         if p in by_path and by_path[p].name in starting)
-        if parents:
-            body["parents"] = parents
-        else:
-            body["schedule"] = ONE_SHOT_SCHEDULE
-        bodies.append(body)
-    # Chronos rejects a dependent job whose parents do not exist yet: parents first.
-    order = {name: i for i, name in enumerate(_job_order(plan.jobs()))}
-    return sorted(bodies, key=lambda b: order[b["name"]])
-
-
-def _job_order(jobs: list[ChronosJob]) -> list[str]:
-    by_path = {f"{j.service}/{j.command}": j for j in jobs}
-    done: list[str] = []
-    seen: set[str] = set()
-
-    def visit(job: ChronosJob) -> None:
-        if job.name in seen:
-            return
-        seen.add(job.name)
-        for dep in job.job_dependencies:
-            if dep in by_path:
-                visit(by_path[dep])
-        done.append(job.name)
-
-    for job in jobs:
-        visit(job)
-    return done
-
-
 class Deployer:
     """Applies plans to one deployment through the clients."""
 
@@ -101,7 +57,6 @@ class Deployer:
         self.timeout = timeout
         self.keep = keep_generations
         self.created_by = created_by
-        self._job_labels: dict[str, str] = {}
 
     # -- public -----------------------------------------------------------------------------
 
@@ -112,125 +67,82 @@ class Deployer:
 
     def deploy(self, plan: Plan) -> DeployReport:
         """Bring the deployment to ``plan``; see the module docstring."""
-        self._job_labels = {j.name: f"{j.service}/{j.command}" for j in plan.jobs()}
         live, changes = self.plan_diff(plan)
         if changes.empty:
             self.progress.note("no changes: configuration, apps and jobs are up to date")
-            self._wait(plan, None)
+            self._executor().run(st.deploy_steps(plan, changes, live.generation,
+                                                 self.created_by, self.keep))
             return self._report(plan, live.generation, live.generation, changes)
+        self._refuse_in_flight(plan.group_id)
         # A deployer killed while holding the lock keeps it until its session expires (one
         # session timeout): wait a little longer than that before reporting a conflict.
         with self.clients.store.deploy_lock(timeout=2 * self.clients.store.timeout + 5):
             live, changes = self.plan_diff(plan)  # re-read under the lock
             previous = live.generation
-            generation = previous
-            if changes.zk_dirty or previous is None:
-                self.clients.store.ensure_deployment({"deployment": plan.deployment_id})
-                nodes = dict(plan.zk_nodes())
-                nodes[zkpaths.MANIFEST] = canonical_json(plan.manifest(self.created_by))
-                generation = self.clients.store.write_generation(nodes)
-                self.clients.store.switch_current(generation, expected=previous)
-                self.progress.note(f"published generation {generation}"
-                                   f" (previous: {previous if previous is not None else 'none'})")
+            executor = self._executor()
             try:
-                deployment_id = self._submit(plan, changes)
-                self._wait(plan, deployment_id)
-            except errors.KollaMesosError as exc:
-                if isinstance(exc, errors.DeployFailed | errors.DeadlineExceeded):
-                    rolled_back = self._rollback(previous, live, generation,
-                                                 apps_changed=bool(changes.apps))
-                    raise errors.DeployFailed(
-                        f"{exc}" + (f" Rolled back to generation {previous}." if rolled_back
-                                    else "")
-                    ) from exc
+                executor.run(st.deploy_steps(plan, changes, previous, self.created_by,
+                                             self.keep))
+            except BaseException as exc:
+                self._after_failure(exc, plan, live, executor.outcome)
                 raise
-            self._cleanup(changes)
+            generation = executor.outcome.generation or previous
             return self._report(plan, generation, previous, changes)
 
     # -- steps ------------------------------------------------------------------------------
 
-    def _submit(self, plan: Plan, changes: Diff) -> str | None:
-        bodies = job_bodies(plan, changes)
-        # Chronos starts a dependent job only when a parent succeeds *after* the child exists:
-        # parents are created disabled, then the children, then the parents are enabled.
-        parents = {p for body in bodies for p in body.get("parents", [])}
-        for body in bodies:
-            first = dict(body, disabled=True) if body["name"] in parents else body
-            self.clients.chronos.add_job(first)
-            self.progress.update(self._job_labels.get(body["name"], _service_of(body)),
-                                 f"job {body['name']} submitted")
-        for body in bodies:
-            if body["name"] in parents:
-                self.clients.chronos.add_job(body)
-        if any(c.action in ("create", "update", "scale", "remove") for c in changes.apps):
-            for change in changes.apps:
-                self.progress.update(change.app_id.rsplit("/", 1)[-1], f"app {change.action}")
-            return self.clients.marathon.put_group(plan.group_json(), force=False)
-        return None
+    def _executor(self) -> Executor:
+        return Executor(self.clients, self.progress, self.timeout)
 
-    def _wait(self, plan: Plan, deployment_id: str | None) -> None:
-        """Wait for every job and app of the plan at once; the first failure stops both."""
-        failures: list[BaseException] = []
-        waiters: list[Callable[[], object]] = []
-        job_names = [j.name for j in plan.jobs()]
-        if job_names:
-            waiters.append(lambda: self.clients.chronos.wait_for_jobs(
-                job_names, self.timeout, self._job_progress))
-        apps = [str(a["id"]) for a in plan.apps()]
-        if apps:
-            waiters.append(lambda: self.clients.marathon.wait_for_deployments(
-                [deployment_id] if deployment_id else [], self.timeout, self._app_progress,
-                app_ids=apps, settle=deployment_id is None))
+    def _refuse_in_flight(self, group_id: str) -> None:
+        """Exit 8 before writing anything while Marathon still deploys the group."""
+        busy = self.clients.marathon.group_deployments(group_id)
+        if busy:
+            dep = busy[0]
+            raise errors.LockedError(
+                f"Marathon deployment {dep['id']} of {group_id} is still in flight (apps: "
+                f"{', '.join(dep['affectedApps'])}); wait for it to end, or cancel it with "
+                f"'DELETE /v2/deployments/{dep['id']}?force=true' (or 'kolla-mesos rollback'),"
+                " then deploy again.")
 
-        def run(fn: Callable[[], object]) -> None:
-            try:
-                fn()
-            except BaseException as exc:  # noqa: BLE001 - re-raised below
-                failures.append(exc)
-                self.clients.chronos.interrupt()
-                self.clients.marathon.interrupt()
-
-        threads = [threading.Thread(target=run, args=(w,), daemon=True) for w in waiters]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if failures:
-            real = [f for f in failures if "interrupted" not in str(f)]
-            raise (real or failures)[0]
-
-    def _job_progress(self, progress: Mapping[str, JobProgress]) -> None:
-        for name, prog in progress.items():
-            label = self._job_labels.get(name, name)
-            self.progress.update(label, f"job {prog.status} ({prog.state})")
-
-    def _app_progress(self, progress: Mapping[str, AppProgress]) -> None:
-        for app_id, prog in progress.items():
-            state = prog.summary() + (" (deploying)" if prog.deploying else "")
-            self.progress.update(app_id.rsplit("/", 1)[-1], state)
-
-    def _rollback(self, previous: int | None, live: LiveState, failed: int | None,
-                  apps_changed: bool) -> bool:
-        """Health gate: restore the previous generation and the apps it describes."""
+    def _after_failure(self, exc: BaseException, plan: Plan, live: LiveState,
+                       outcome: Outcome) -> None:
+        """Restore the previous state after ``exc``; raise the error the operator sees."""
+        if not (outcome.switched or outcome.submitted):
+            return  # nothing visible was written: the error speaks for itself
+        previous = live.generation
+        cause = _sentence(exc)
         if previous is None or live.manifest is None:
             self.progress.note("deploy failed; no previous generation to roll back to")
-            return False
-        self.progress.note(f"deploy failed; rolling back to generation {previous}")
-        if failed != previous:
-            self.clients.store.switch_current(previous, expected=failed)
-        group = live.manifest.get("group")
-        if apps_changed and isinstance(group, Mapping):
-            self.clients.marathon.put_group(dict(group), force=True)
-        return True
+            if isinstance(exc, errors.KollaMesosError | KeyboardInterrupt):
+                return
+            raise errors.DeployFailed(cause) from exc
+        self.progress.note(f"deploy failed ({cause}); rolling back to generation {previous}")
+        current = outcome.generation if outcome.switched else previous
+        try:
+            restore(self.clients, plan.group_id, live.manifest, previous, current,
+                    self.progress, self.timeout, restore_apps=outcome.apps_touched)
+        except (errors.KollaMesosError, OSError) as failed:
+            raise errors.DeployFailed(
+                f"{cause} Rolling back to generation {previous} failed too "
+                f"({_sentence(failed)}): {self._live_state(outcome)} Run 'kolla-mesos "
+                f"rollback --to {previous}' once ZooKeeper and Marathon answer again."
+            ) from exc
+        if isinstance(exc, KeyboardInterrupt):
+            self.progress.note(f"interrupted; rolled back to generation {previous}")
+            return
+        raise errors.DeployFailed(f"{cause} Rolled back to generation {previous}.") from exc
 
-    def _cleanup(self, changes: Diff) -> None:
-        for change in changes.jobs:
-            if change.action == "remove":
-                try:
-                    self.clients.chronos.delete_job(change.name)
-                except errors.NotFoundError:
-                    LOG.debug("job %s already gone", change.name)
-        self.clients.store.gc(self.keep)
+    def _live_state(self, outcome: Outcome) -> str:
+        """One sentence on what is live, as far as it can be read now."""
+        try:
+            current = self.clients.store.current_generation()
+            where = f"ZooKeeper's current is generation {current}"
+        except errors.KollaMesosError:
+            where = "ZooKeeper's current could not be read"
+        apps = (f"; Marathon may still run the apps of generation {outcome.generation}"
+                if outcome.apps_touched else "")
+        return f"{where}{apps}."
 
     def _report(self, plan: Plan, generation: int | None, previous: int | None,
                 changes: Diff) -> DeployReport:
@@ -263,7 +175,10 @@ class Deployer:
         return ", ".join(parts)
 
 
-def _service_of(body: Mapping[str, Any]) -> str:
-    desc = str(body.get("description", ""))
-    parts = desc.split(":")
-    return parts[2] if len(parts) >= 4 else str(body.get("name", ""))
+def _sentence(exc: BaseException) -> str:
+    """The operator's sentence for ``exc`` (ends with a full stop)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "Interrupted."
+    text = str(exc).strip() if isinstance(exc, errors.KollaMesosError) else (
+        f"{type(exc).__name__}: {exc}".strip())
+    return text if text.endswith(".") else text + "."

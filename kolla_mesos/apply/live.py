@@ -7,14 +7,14 @@ from typing import Any
 
 from kolla_mesos import errors, zkpaths
 from kolla_mesos.apply.clients import Clients
-from kolla_mesos.plan import tasks
+from kolla_mesos.plan import payloads
 from kolla_mesos.plan.diff import LiveState
 from kolla_mesos.plan.model import Plan
 
 
 def job_prefix(deployment_id: str) -> str:
     """Chronos ``description`` prefix of this deployment's jobs."""
-    return f"{tasks.JOB_DESCRIPTION_PREFIX}:{deployment_id}:"
+    return f"{payloads.JOB_DESCRIPTION_PREFIX}:{deployment_id}:"
 
 
 def read_live(clients: Clients, plan: Plan) -> LiveState:

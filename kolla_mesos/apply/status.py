@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from kolla_mesos import zkpaths
 from kolla_mesos.apply.clients import Clients
 from kolla_mesos.plan.diff import job_failed, job_succeeded
 
@@ -27,9 +25,7 @@ def service_status(clients: Clients) -> list[dict[str, Any]]:
     generation = clients.store.current_generation()
     if generation is None:
         return []
-    gen_path = zkpaths.generation(clients.store.root, clients.deployment_id, generation)
-    data, _ = clients.store.client.get(zkpaths.manifest(gen_path))
-    manifest = json.loads(data)
+    manifest = clients.store.read_manifest(generation)
     group = manifest.get("group", {}).get("id", "")
     apps = clients.apps_in_group(group) if group else {}
     jobs = {j["name"]: j for j in clients.chronos.list_jobs()}

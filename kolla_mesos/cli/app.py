@@ -24,6 +24,19 @@ from kolla_mesos.plan.build import TOOL_VERSION
 LOG = logging.getLogger(__name__)
 DEFAULT_CONFIG_FILE = "/etc/kolla-mesos/kolla-mesos.conf"
 
+#: Global flags that override one setting: (flag, group, option, help).  The parser and the
+#: overrides handed to :func:`settings.load` are both built from this one table.
+SETTING_FLAGS: tuple[tuple[str, str, str, str], ...] = (
+    ("--deployment-id", "kolla", "deployment_id", "Override [kolla] deployment_id."),
+    ("--profile", "kolla", "profile", "Override [kolla] profile."),
+    ("--config-dir", "kolla", "config_dir",
+     "Override [kolla] config_dir (globals.yml, passwords.yml, topology.yml)."),
+    ("--zookeeper-hosts", "zookeeper", "hosts", "Override [zookeeper] hosts."),
+    ("--marathon-url", "marathon", "url", "Override [marathon] url."),
+    ("--chronos-url", "chronos", "url", "Override [chronos] url."),
+    ("--mesos-url", "mesos", "url", "Override [mesos] url."),
+)
+
 
 class KollaMesosApp(App):
     """kolla-mesos: deploy and operate OpenStack on Mesos."""
@@ -36,7 +49,7 @@ class KollaMesosApp(App):
             command_manager=CommandManager("kolla_mesos.cli"),
             deferred_help=True,
         )
-        self.conf: Any = None
+        self.conf: settings.Settings | None = None
         self.last_error: BaseException | None = None
 
     def build_option_parser(self, description: str | None, version: str | None,
@@ -49,15 +62,8 @@ class KollaMesosApp(App):
             "--config-file", action="append", default=None, metavar="PATH",
             help="kolla-mesos.conf to read (repeatable; default: $KOLLA_MESOS_CONFIG or "
             f"{DEFAULT_CONFIG_FILE} when it exists).")
-        parser.add_argument("--deployment-id", help="Override [kolla] deployment_id.")
-        parser.add_argument("--profile", help="Override [kolla] profile.")
-        parser.add_argument("--config-dir",
-                            help="Override [kolla] config_dir (globals.yml, passwords.yml, "
-                            "topology.yml).")
-        parser.add_argument("--zookeeper-hosts", help="Override [zookeeper] hosts.")
-        parser.add_argument("--marathon-url", help="Override [marathon] url.")
-        parser.add_argument("--chronos-url", help="Override [chronos] url.")
-        parser.add_argument("--mesos-url", help="Override [mesos] url.")
+        for flag, _group, _option, text in SETTING_FLAGS:
+            parser.add_argument(flag, help=text)
         parser.add_argument(
             "-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
             help="Extra variable with the highest precedence (repeatable).")
@@ -87,15 +93,10 @@ class KollaMesosApp(App):
             env = os.environ.get("KOLLA_MESOS_CONFIG")
             files = [env] if env else (
                 [DEFAULT_CONFIG_FILE] if os.path.exists(DEFAULT_CONFIG_FILE) else [])
-        overrides: dict[str, dict[str, object]] = {
-            "kolla": {"deployment_id": self.options.deployment_id,
-                      "profile": self.options.profile,
-                      "config_dir": self.options.config_dir},
-            "zookeeper": {"hosts": self.options.zookeeper_hosts},
-            "marathon": {"url": self.options.marathon_url},
-            "chronos": {"url": self.options.chronos_url},
-            "mesos": {"url": self.options.mesos_url},
-        }
+        overrides: dict[str, dict[str, object]] = {}
+        for flag, group, option, _text in SETTING_FLAGS:
+            value = getattr(self.options, flag.lstrip("-").replace("-", "_"))
+            overrides.setdefault(group, {})[option] = value
         try:
             self.conf = settings.load(files, overrides)
         except errors.KollaMesosError as exc:
@@ -159,16 +160,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def deploy_main(argv: Sequence[str] | None = None) -> int:
     """Console script ``kolla-mesos-deploy`` (same as ``kolla-mesos deploy``)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    globals_, rest = _split_global(args)
+    globals_, rest = split_global(args, KollaMesosApp().parser)
     return main([*globals_, "deploy", *rest])
 
 
-def _split_global(args: list[str]) -> tuple[list[str], list[str]]:
-    """Keep the app's global options before the command name."""
-    takes_value = {"--config-file", "--deployment-id", "--profile", "--config-dir",
-                   "--zookeeper-hosts", "--marathon-url", "--chronos-url", "--mesos-url",
-                   "-e", "--extra-vars", "--log-file"}
-    flags = {"--debug", "-v", "--verbose", "-q", "--quiet"}
+def split_global(args: list[str], parser: argparse.ArgumentParser,
+                 ) -> tuple[list[str], list[str]]:
+    """Keep the app's global options (as its parser knows them) before the command name."""
+    takes_value: set[str] = set()
+    flags: set[str] = set()
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public list of actions
+        if action.help == argparse.SUPPRESS and not action.option_strings:
+            continue
+        (flags if action.nargs == 0 else takes_value).update(action.option_strings)
     out: list[str] = []
     rest: list[str] = []
     i = 0

@@ -119,9 +119,15 @@ class Rollback(Lister):
     def take_action(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
         """Roll back and return (generation, apps restored)."""
         from kolla_mesos.apply.rollback import rollback
+        from kolla_mesos.plan.payloads import group_id
 
+        conf = common.conf(self.app)
+        group = group_id(conf.marathon.group_root, conf.kolla.deployment_id)
         with common.clients(self.app) as clients:
-            result = rollback(clients, common.conf(self.app).kolla.deployment_id, parsed_args.to)
+            result = rollback(clients, group, parsed_args.to, conf.kolla.deploy_timeout,
+                              Progress(enabled=True))
         if result is None:
             raise errors.ConfigError("There is no earlier generation to roll back to.")
-        return ("from", "to", "apps"), [result]
+        return ("from", "to", "apps"), [(
+            result.from_generation if result.from_generation is not None else 0,
+            result.to_generation, result.apps)]

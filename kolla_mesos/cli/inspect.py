@@ -99,7 +99,9 @@ class DeploymentList(Lister):
     def take_action(self, parsed_args: argparse.Namespace) -> tuple[Any, Any]:
         """Return one row per deployment."""
         with common.clients(self.app) as clients:
-            rows = clients.deployments()
+            summaries = clients.store.deployments()
+        rows = [(d.name, d.current, d.generations, d.profile, d.services) if d.readable
+                else (d.name, "no access", "", "", "") for d in summaries]
         return ("deployment", "current generation", "generations", "profile",
                 "services"), rows
 

@@ -9,19 +9,16 @@ from typing import Any
 from cliff.command import Command
 
 from kolla_mesos import passwords
-from kolla_mesos.cli.common import source_tree
+from kolla_mesos.cli.common import conf, source_tree
 
 
 def _base_dir(app: Any) -> pathlib.Path:
-    conf = getattr(app, "conf", None)
-    base = getattr(getattr(conf, "kolla", None), "base_dir", None) if conf else None
+    base = conf(app).kolla.base_dir
     return pathlib.Path(base) if base else source_tree()
 
 
 def _config_dir(app: Any) -> pathlib.Path:
-    conf = getattr(app, "conf", None)
-    cdir = getattr(getattr(conf, "kolla", None), "config_dir", None) if conf else None
-    return pathlib.Path(cdir or "/etc/kolla-mesos")
+    return pathlib.Path(conf(app).kolla.config_dir)
 
 
 def run_genpwd(passwords_file: pathlib.Path, template: pathlib.Path,

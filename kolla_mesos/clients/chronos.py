@@ -273,7 +273,7 @@ class ChronosClient:
                         + ", ".join(f"{n} ({progress[n].status}, {progress[n].state})"
                                     for n in pending) + ".")
                 if self._stop.wait(min(self.poll_interval, max(0.0, end - time.monotonic()))):
-                    raise errors.DeadlineExceeded("Waiting for Chronos jobs was interrupted.")
+                    raise errors.WaitInterrupted("Waiting for Chronos jobs was interrupted.")
         finally:
             self._stop.clear()
 

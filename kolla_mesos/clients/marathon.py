@@ -209,6 +209,12 @@ class MarathonClient:
                                      params={"force": _bool(force)})
         return self._deployment_id(response)
 
+    def group_deployments(self, group_id: str) -> list[dict[str, Any]]:
+        """Deployments in flight that touch an app of ``group_id``."""
+        prefix = _app_path(group_id).rstrip("/") + "/"
+        return [d for d in self.list_deployments()
+                if any(str(a).startswith(prefix) for a in d["affectedApps"])]
+
     # --- waiting ---------------------------------------------------------------------------
 
     def _poll(self, wanted: set[str], watched: set[str],
@@ -284,8 +290,34 @@ class MarathonClient:
                 self._changed.wait(min(interval, max(0.0, end - time.monotonic())))
                 self._changed.clear()
                 if self._stop.is_set():
-                    raise errors.DeadlineExceeded(
+                    raise errors.WaitInterrupted(
                         f"Waiting for Marathon deployment {names} was interrupted.")
         finally:
             waker.stop()
             self._stop.clear()
+
+    def wait_group_settled(self, group_id: str, deadline: float) -> None:
+        """Wait until no Marathon deployment touches ``group_id`` (woken by /v2/events).
+
+        A rollback ends only here: a superseded deployment left in ``/v2/deployments`` would
+        lock the group's apps against the next deploy.
+        """
+        end = time.monotonic() + deadline
+        self._changed.clear()
+        waker = EventWaker(self.http.base_url, self.http.session.auth, self.http.timeout,
+                           self._changed).start()
+        try:
+            while True:
+                left = self.group_deployments(group_id)
+                if not left:
+                    return
+                if time.monotonic() >= end:
+                    raise errors.DeadlineExceeded(
+                        f"Marathon deployment {', '.join(d['id'] for d in left)} of "
+                        f"{group_id} did not end within {deadline:g} s.")
+                interval = EVENT_FALLBACK_INTERVAL if waker.connected.is_set() \
+                    else self.poll_interval
+                self._changed.wait(min(interval, max(0.0, end - time.monotonic())))
+                self._changed.clear()
+        finally:
+            waker.stop()

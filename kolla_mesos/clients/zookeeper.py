@@ -22,6 +22,7 @@ per op of a transaction); the deploy lock's own ephemeral nodes are not counted.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -41,7 +42,29 @@ from kolla_mesos.clients.zk_acl import Credentials, read_credentials
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["Store", "read_credentials"]
+__all__ = ["DeploymentSummary", "Store", "read_credentials"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DeploymentSummary:
+    """One row of ``kolla-mesos deployment list``."""
+
+    name: str
+    readable: bool = True
+    current: int | None = None
+    generations: int = 0
+    profile: str = ""
+    services: int = 0
+
+
+def _json_object(data: bytes, path: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise errors.ZookeeperError(f"{path} does not hold a JSON object.")
+    return value
 
 
 class _Taken(Exception):
@@ -256,6 +279,48 @@ class Store:
             if data or not children:
                 out[posixpath.relpath(path, gen)] = data
         return out
+
+    def read_manifest(self, number: int) -> dict[str, Any]:
+        """The manifest of a complete generation (services, apps, jobs: what rollback needs)."""
+        path = zkpaths.manifest(zkpaths.generation(self.root, self.deployment_id, number))
+        with self._mapped("read", path):
+            try:
+                data, _ = self.client.get(path)
+            except kz.NoNodeError:
+                raise errors.ConfigError(
+                    f"Generation {number} does not exist or is incomplete (no {path})."
+                ) from None
+        return _json_object(data, path)
+
+    def deployments(self) -> list[DeploymentSummary]:
+        """Every deployment under the root (not only this store's), as far as these
+        credentials can read it: a deployment they cannot read is listed as such."""
+        with self._mapped("list", self.root):
+            try:
+                names = sorted(self.client.get_children(self.root))
+            except kz.NoNodeError:
+                return []
+        return [self._summary(name) for name in names]
+
+    def _summary(self, name: str) -> DeploymentSummary:
+        gens_path = zkpaths.generations(self.root, name)
+        with self._mapped("read", zkpaths.deployment(self.root, name)):
+            try:
+                gens = [g for g in map(zkpaths.parse_generation,
+                                       self.client.get_children(gens_path)) if g is not None]
+                raw, _ = self.client.get(zkpaths.current(self.root, name))
+                current = int(raw) if raw.strip() else None
+                manifest: dict[str, Any] = {}
+                if current is not None:
+                    path = zkpaths.manifest(zkpaths.generation(self.root, name, current))
+                    manifest = _json_object(self.client.get(path)[0], path)
+            except kz.NoAuthError:
+                return DeploymentSummary(name, readable=False)
+            except (kz.NoNodeError, ValueError, errors.ZookeeperError):
+                return DeploymentSummary(name)
+        return DeploymentSummary(name, current=current, generations=len(gens),
+                                 profile=str(manifest.get("profile", "")),
+                                 services=len(manifest.get("services", {})))
 
     def write_generation(self, nodes: Mapping[str, bytes]) -> int:
         """Write ``nodes`` (relative path -> data) as a new generation and return its number.

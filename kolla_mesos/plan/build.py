@@ -20,7 +20,7 @@ import yaml
 
 from kolla_mesos import errors
 from kolla_mesos.definition import DAEMON, Definition, from_json
-from kolla_mesos.plan import graph, tasks
+from kolla_mesos.plan import graph, payloads
 from kolla_mesos.plan.model import ChronosJob, Plan, RenderedFile, ServicePlan, canonical_json
 from kolla_mesos.plan.model import sha256 as sha256_hex
 
@@ -325,25 +325,25 @@ def build_plan(backend: RenderBackend, deployment_files: Path, settings: PlanSet
                      for src, definition, files in built)
     return Plan(deployment_id=settings.deployment_id, profile=settings.profile,
                 services=services,
-                group_id=tasks.group_id(settings.marathon_root, settings.deployment_id),
+                group_id=payloads.group_id(settings.marathon_root, settings.deployment_id),
                 tool_version=TOOL_VERSION)
 
 
 def _service_plan(settings: PlanSettings, src: ServiceSource, definition: Definition,
                   files: list[RenderedFile], definitions: Mapping[str, Definition],
                   ) -> ServicePlan:
-    env = tasks.task_env(settings.deployment_id, src.project, src.service, settings.zk_hosts,
+    env = payloads.task_env(settings.deployment_id, src.project, src.service, settings.zk_hosts,
                          settings.zk_root, settings.runner_credentials_path)
     app = None
     if definition.daemon is not None:
         deps = sorted({
-            tasks.app_id(settings.marathon_root, settings.deployment_id,
+            payloads.app_id(settings.marathon_root, settings.deployment_id,
                          definitions[d.service].project, d.service)
             for d in definition.daemon.dependencies
             if d.command == DAEMON and d.service != src.service
             and definitions[d.service].daemon is not None
         })
-        app = tasks.build_app(root=settings.marathon_root, deployment_id=settings.deployment_id,
+        app = payloads.build_app(root=settings.marathon_root, deployment_id=settings.deployment_id,
                               definition=definition, hosts=src.hosts, section=src.app, env=env,
                               runner_command=settings.runner_command, files=files,
                               dependencies=deps)
@@ -354,7 +354,7 @@ def _service_plan(settings: PlanSettings, src: ServiceSource, definition: Defini
         section = src.jobs.get(cmd.name) or {}
         if not isinstance(section, dict):
             raise errors.DefinitionError([f"{src.path}: jobs.{cmd.name} must be a mapping."])
-        body = tasks.build_job(deployment_id=settings.deployment_id, definition=definition,
+        body = payloads.build_job(deployment_id=settings.deployment_id, definition=definition,
                                command=cmd, hosts=src.hosts, section=section, env=env,
                                runner_command=settings.runner_command)
         job_deps = tuple(sorted(
@@ -363,8 +363,8 @@ def _service_plan(settings: PlanSettings, src: ServiceSource, definition: Defini
         ))
         jobs.append(ChronosJob(service=src.service, command=cmd.name, name=body["name"],
                                body=body, job_dependencies=job_deps))
-    chash = app["labels"][tasks.LABEL_CONFIG_HASH] if app else sha256_hex(
-        canonical_json([j.body for j in jobs]) + definition.dumps())
+    chash = app["labels"][payloads.LABEL_CONFIG_HASH] if app else payloads.config_hash(
+        None, definition, files, [j.body for j in jobs])
     return ServicePlan(project=src.project, service=src.service, hosts=src.hosts,
                        definition=definition, files=tuple(files), app=app, jobs=tuple(jobs),
                        config_hash=chash)

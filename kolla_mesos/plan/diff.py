@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kolla_mesos.plan import tasks
+from kolla_mesos.plan import payloads
 from kolla_mesos.plan.model import ChronosJob, Plan
 
 
@@ -121,8 +121,8 @@ def diff_apps(plan: Plan, live_apps: Mapping[str, Mapping[str, Any]]) -> tuple[A
         if current is None:
             changes.append(AppChange(app_id, "create"))
             continue
-        want = app["labels"][tasks.LABEL_CONFIG_HASH]
-        have = (current.get("labels") or {}).get(tasks.LABEL_CONFIG_HASH)
+        want = app["labels"][payloads.LABEL_CONFIG_HASH]
+        have = (current.get("labels") or {}).get(payloads.LABEL_CONFIG_HASH)
         if want != have:
             changes.append(AppChange(app_id, "update", "configuration changed"))
         elif current.get("instances") != app.get("instances"):

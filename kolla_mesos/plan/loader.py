@@ -22,6 +22,7 @@ from kolla_mesos.render.templates import Renderer, find_template
 from kolla_mesos.render.topology import Topology, load_topology
 from kolla_mesos.render.variables import VariableSet
 from kolla_mesos.secrets import secret_values
+from kolla_mesos.settings import Settings
 
 SOURCE_TREE = Path(__file__).resolve().parents[2]
 
@@ -36,7 +37,7 @@ class PlanInputs:
     extra_vars: Mapping[str, Any]
 
     @classmethod
-    def from_conf(cls, conf: Any, extra_vars: Mapping[str, Any]) -> PlanInputs:
+    def from_settings(cls, conf: Settings, extra_vars: Mapping[str, Any]) -> PlanInputs:
         """From kolla-mesos settings and ``-e`` values."""
         base = Path(conf.kolla.base_dir) if conf.kolla.base_dir else SOURCE_TREE
         return cls(

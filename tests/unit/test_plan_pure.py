@@ -5,7 +5,7 @@ import pytest
 from kolla_mesos import errors
 from kolla_mesos.definition import from_json
 from kolla_mesos.plan import diff as plandiff
-from kolla_mesos.plan import graph, tasks
+from kolla_mesos.plan import graph, payloads
 from kolla_mesos.plan.model import RenderedFile
 from kolla_mesos.secrets import Masker, secret_values
 
@@ -57,7 +57,7 @@ def test_missing_command_and_daemon_are_named():
 
 
 def _app(definition, files, section=None, hosts=("h1", "h2")):
-    return tasks.build_app(root="/kolla", deployment_id="dep", definition=definition,
+    return payloads.build_app(root="/kolla", deployment_id="dep", definition=definition,
                            hosts=hosts, section=section or {}, env={"KOLLA_X": "1"},
                            runner_command=["kolla-mesos-start"], files=files,
                            dependencies=[])
@@ -73,21 +73,21 @@ def test_app_json_shape_and_labels():
     assert app["constraints"] == [["hostname", "LIKE", "h1|h2"], ["hostname", "UNIQUE"]]
     assert app["labels"]["KOLLA_SERVICE"] == "svc"
     assert app["healthChecks"][0]["port"] == 1234
-    assert len(app["labels"][tasks.LABEL_CONFIG_HASH]) == 64
+    assert len(app["labels"][payloads.LABEL_CONFIG_HASH]) == 64
 
 
 def test_config_hash_ignores_instances_and_follows_reload_policy():
     restart = _definition("svc", daemon={"command": ["s"]}, reload="restart")
     sighup = _definition("svc", daemon={"command": ["s"]}, reload="sighup")
     f1, f2 = [RenderedFile("a.conf", b"one")], [RenderedFile("a.conf", b"two")]
-    h = lambda d, f, hosts=("h1",): _app(d, f, hosts=hosts)["labels"][tasks.LABEL_CONFIG_HASH]  # noqa: E731
+    h = lambda d, f, hosts=("h1",): _app(d, f, hosts=hosts)["labels"][payloads.LABEL_CONFIG_HASH]  # noqa: E731
     assert h(restart, f1) != h(restart, f2), "restart policy: files are in the hash"
     assert h(sighup, f1) == h(sighup, f2), "sighup policy: the runner applies files in place"
     app = _app(restart, f1)
     bare = dict(app, labels={k: v for k, v in app["labels"].items()
-                             if k != tasks.LABEL_CONFIG_HASH})
-    assert tasks.config_hash(bare, restart, f1) == app["labels"][tasks.LABEL_CONFIG_HASH]
-    assert tasks.config_hash(dict(bare, instances=7), restart, f1) == tasks.config_hash(
+                             if k != payloads.LABEL_CONFIG_HASH})
+    assert payloads.config_hash(bare, restart, f1) == app["labels"][payloads.LABEL_CONFIG_HASH]
+    assert payloads.config_hash(dict(bare, instances=7), restart, f1) == payloads.config_hash(
         bare, restart, f1), "instances are not part of the hash"
 
 
@@ -95,7 +95,7 @@ def test_job_name_changes_with_inputs_and_is_stable():
     def job(inputs):
         d = from_json({"project": "p", "service": "svc", "commands": {
             "db_sync": {"command": ["m", "db_sync"], "job": True, "inputs_hash": inputs}}})
-        return tasks.build_job(deployment_id="dep", definition=d, command=d.commands[0],
+        return payloads.build_job(deployment_id="dep", definition=d, command=d.commands[0],
                                hosts=["h1"], section={}, env={}, runner_command=["run"])
     a, a2, b = job("aaa"), job("aaa"), job("bbb")
     assert a == a2

@@ -1,5 +1,6 @@
 """Settings: the generated sample is current, errors name the file and option."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,30 @@ def test_invalid_command_line_override_is_one_sentence(tmp_path):
         settings.load([], {"marathon": {"url": "x"}})
     assert str(info.value) == ("Invalid setting [marathon] url (command line): host, scheme "
                                "were required but missing.")
+
+
+def test_load_returns_frozen_typed_settings(tmp_path):
+    conf = settings.load([])
+    assert isinstance(conf, settings.Settings)
+    assert isinstance(conf.kolla.runner_command, tuple)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        conf.kolla.profile = "other"  # type: ignore[misc]
+
+
+def test_each_section_has_exactly_the_options_of_its_group():
+    for group, opts in settings.GROUPS.items():
+        fields = {f.name for f in dataclasses.fields(settings.SECTIONS[group])}
+        assert fields == {o.dest for o in opts}, group
+
+
+def test_global_flags_come_from_the_parser():
+    from kolla_mesos.cli.app import SETTING_FLAGS, KollaMesosApp, split_global
+
+    parser = KollaMesosApp().parser
+    known = {s for a in parser._actions for s in a.option_strings}
+    assert {flag for flag, *_ in SETTING_FLAGS} <= known
+    globals_, rest = split_global(
+        ["--profile", "test", "-v", "--timeout", "5", "--mesos-url=http://x", "-e", "a=b"],
+        parser)
+    assert globals_ == ["--profile", "test", "-v", "--mesos-url=http://x", "-e", "a=b"]
+    assert rest == ["--timeout", "5"]

@@ -1,4 +1,6 @@
-"""Pure builders of Marathon app and Chronos job JSON for a service.
+"""Pure builders of the payloads sent for a service: Marathon app and Chronos job JSON.
+
+("task" means a Mesos task; this module builds what Marathon and Chronos receive.)
 
 Nothing that changes when another service changes (such as the generation number) goes into
 an app: Marathon restarts an app whenever its definition changes.  The app's
@@ -82,9 +84,18 @@ def definition_digest(definition: Definition) -> str:
     return sha256(canonical_json(raw))
 
 
-def config_hash(app_without_hash: Mapping[str, Any], definition: Definition,
-                files: Sequence[RenderedFile]) -> str:
-    """The service's config hash (see module docstring)."""
+def config_hash(app_without_hash: Mapping[str, Any] | None, definition: Definition,
+                files: Sequence[RenderedFile],
+                job_bodies: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The service's config hash: the one formula (see module docstring).
+
+    A service with a daemon hashes its app JSON (without ``instances``), its definition and,
+    for reload policy ``restart``, its files; the result is the app's ``KOLLA_CONFIG_HASH``
+    label.  A job-only service (``app_without_hash`` None) hashes its job bodies, whose names
+    already cover each command's inputs, and its stored definition.
+    """
+    if app_without_hash is None:
+        return sha256(canonical_json(list(job_bodies)) + definition.dumps())
     app = {k: v for k, v in app_without_hash.items() if k != "instances"}
     parts = [canonical_json(app), definition_digest(definition).encode()]
     if definition.reload == "restart":
@@ -153,9 +164,8 @@ def job_name(deployment_id: str, service: str, command: str, digest: str) -> str
 def build_job(*, deployment_id: str, definition: Definition, command: Command,
               hosts: Sequence[str], section: Mapping[str, Any], env: Mapping[str, str],
               runner_command: Sequence[str]) -> dict[str, Any]:
-    """The Chronos job body for one ``job: true`` command (without ``schedule``/``parents``,
-    which the apply step adds: a job whose parent jobs are new in this deploy waits for them
-    through Chronos, otherwise it is scheduled now and the runner waits through ZooKeeper)."""
+    """The Chronos job body for one ``job: true`` command (without ``schedule``/``parents``:
+    :func:`kolla_mesos.plan.steps.job_submissions` adds them per deploy)."""
     assert command.name != DAEMON
     job_env = {**dict(env), "KOLLA_COMMAND": command.name}
     body: dict[str, Any] = {
