@@ -23,6 +23,28 @@ from kolla_mesos.clients.zk_batch import Op
 WINDOW = 2000
 
 
+#: kazoo errors of a lost connection (or session): the request may or may not have reached
+#: the ensemble, and another member can answer once the client has reconnected.
+CONNECTION_LOSS: tuple[type[BaseException], ...] = (
+    kz.ConnectionLoss, kz.SessionExpiredError, kz.OperationTimeoutError, KazooTimeoutError)
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it was raised from, is a connection loss.
+
+    Errors are translated to one-sentence kolla-mesos errors close to where kazoo raises them
+    (:func:`mapped`); the retry loop above them decides from the original cause.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, CONNECTION_LOSS):
+            return True
+        if isinstance(seen, OpFailed) and isinstance(seen.error, CONNECTION_LOSS):
+            return True
+        seen = seen.__cause__
+    return False
+
+
 def translate(exc: BaseException, action: str, path: str, user: str | None,
               hosts: str) -> errors.KollaMesosError:
     """One-sentence kolla-mesos error for a kazoo exception."""
