@@ -47,6 +47,7 @@ from kazoo import exceptions as kz
 from kazoo.client import KazooClient
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import KazooState
+from kazoo.retry import KazooRetry
 
 from kolla_mesos import errors, zkpaths
 from kolla_mesos.clients import zk_acl, zk_batch, zk_io
@@ -61,6 +62,9 @@ T = TypeVar("T")
 #: Longest pause between two attempts while the session still looks connected (kazoo has
 #: not yet reported the loss that failed the request: no event to wait for until it does).
 _MAX_BACKOFF = 0.5
+#: Longest wait for the first connection: a command run while ZooKeeper is down says so
+#: within seconds instead of blocking for the whole [zookeeper] timeout.
+CONNECT_TIMEOUT = 5.0
 
 
 def _retried(what: str) -> Callable[[Callable[Concatenate[Store, P], T]],
@@ -114,20 +118,26 @@ class Store:
 
     def connect(self) -> Store:
         """Open the session; raise ZookeeperError naming the hosts when unreachable."""
+        # Reconnect attempts at most a second apart (kazoo's default backoff grows to an
+        # hour), so that a suspended session resumes as soon as a member answers.
         client = KazooClient(
             hosts=self.hosts, timeout=self.timeout,
             auth_data=zk_acl.auth_data(self.credentials),
             default_acl=zk_acl.deployer_only_acl(self.credentials),
+            connection_retry=KazooRetry(max_tries=-1, delay=0.1, backoff=2, max_jitter=0.4,
+                                        max_delay=1.0),
         )
         client.add_listener(self._on_state)
+        wait = min(self.timeout, CONNECT_TIMEOUT)
         try:
-            client.start(timeout=self.timeout)
+            client.start(timeout=wait)
         except (KazooTimeoutError, kz.KazooException) as exc:
             with contextlib.suppress(Exception):
                 client.stop()
                 client.close()
             raise errors.ZookeeperError(
-                f"Cannot connect to ZooKeeper at {self.hosts} within {self.timeout:g} s."
+                f"ZooKeeper is unreachable: no server of {self.hosts} (the setting "
+                f"[zookeeper] hosts) answered within {wait:g} s."
             ) from exc
         self._client = client
         return self
