@@ -94,6 +94,11 @@ class DefinitionError(ConfigError):
         super().__init__(" ".join(self.problems))
 
 
+class UpgradeStrategyError(DefinitionError):
+    """An app's ``upgradeStrategy`` needs an extra instance that its placement (one
+    instance per pinned host) lets no agent take: Marathon's restart would never finish."""
+
+
 class PasswordError(ConfigError):
     """passwords.yml is missing, unreadable, too open or lacks a value."""
 

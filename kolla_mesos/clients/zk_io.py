@@ -23,6 +23,28 @@ from kolla_mesos.clients.zk_batch import Op
 WINDOW = 2000
 
 
+#: kazoo errors of a lost connection (or session): the request may or may not have reached
+#: the ensemble, and another member can answer once the client has reconnected.
+CONNECTION_LOSS: tuple[type[BaseException], ...] = (
+    kz.ConnectionLoss, kz.SessionExpiredError, kz.OperationTimeoutError, KazooTimeoutError)
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it was raised from, is a connection loss.
+
+    Errors are translated to one-sentence kolla-mesos errors close to where kazoo raises them
+    (:func:`mapped`); the retry loop above them decides from the original cause.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, CONNECTION_LOSS):
+            return True
+        if isinstance(seen, OpFailed) and isinstance(seen.error, CONNECTION_LOSS):
+            return True
+        seen = seen.__cause__
+    return False
+
+
 def translate(exc: BaseException, action: str, path: str, user: str | None,
               hosts: str) -> errors.KollaMesosError:
     """One-sentence kolla-mesos error for a kazoo exception."""
@@ -62,6 +84,33 @@ def mapped(action: str, path: str, user: str | None, hosts: str) -> Iterator[Non
         yield
     except (kz.KazooException, KazooTimeoutError) as exc:
         raise translate(exc, action, path, user, hosts) from exc
+
+
+class Bounded:
+    """A KazooClient whose synchronous reads and writes give up after ``timeout`` seconds.
+
+    kazoo queues a request made while it reconnects and waits for its answer without a
+    deadline: with every server of the ensemble down, a plain ``client.get`` blocks until one
+    answers again.  Here each such call goes through its ``*_async`` twin and waits at most
+    ``timeout``; the timeout is a connection loss (:data:`CONNECTION_LOSS`), so the store's
+    retry and error mapping treat it like one.
+    """
+
+    _BOUNDED = frozenset({"get", "exists", "get_children", "create", "set", "get_acls",
+                          "set_acls"})
+
+    def __init__(self, client: Any, timeout: float) -> None:
+        self._client = client
+        self._timeout = timeout
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self._BOUNDED:
+            return getattr(self._client, name)
+        call_async = getattr(self._client, f"{name}_async")
+
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            return call_async(*args, **kwargs).get(block=True, timeout=self._timeout)
+        return bounded
 
 
 def _wait(result: Any, timeout: float) -> Any:

@@ -17,24 +17,38 @@ Protocol (DESIGN section 4, docs/zookeeper-layout.md):
 
 :attr:`Store.writes` counts the write operations sent (each create/set/delete/set-ACL, one
 per op of a transaction); the deploy lock's own ephemeral nodes are not counted.
+
+Connection loss (docs/zookeeper-layout.md, "Connection loss"): with an ensemble, losing the
+member the deployer is connected to (or the leader) suspends the session until kazoo has
+reconnected to another member.  Reads, the deploy lock, ``ensure_deployment`` and ``gc``
+are idempotent and run again once the session is back, within ``timeout`` seconds.  A write
+whose answer was lost is checked before it is redone: the batches of a generation that
+landed are kept and only the missing nodes are written (the manifest still last), and a
+``current`` switch that landed is not repeated.  A session that *expired* while holding the
+deploy lock may have lost the lock to another deployer: no write is sent after that.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
 import posixpath
 import socket
-from collections.abc import Iterator, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from kazoo import exceptions as kz
 from kazoo.client import KazooClient
 from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.protocol.states import KazooState
+from kazoo.retry import KazooRetry
 
 from kolla_mesos import errors, zkpaths
 from kolla_mesos.clients import zk_acl, zk_batch, zk_io
@@ -66,6 +80,26 @@ def _json_object(data: bytes, path: str) -> dict[str, Any]:
         raise errors.ZookeeperError(f"{path} does not hold a JSON object.")
     return value
 
+P = ParamSpec("P")
+T = TypeVar("T")
+#: Longest pause between two attempts while the session still looks connected (kazoo has
+#: not yet reported the loss that failed the request: no event to wait for until it does).
+_MAX_BACKOFF = 0.5
+#: Longest wait for the first connection: a command run while ZooKeeper is down says so
+#: within seconds instead of blocking for the whole [zookeeper] timeout.
+CONNECT_TIMEOUT = 5.0
+
+
+def _retried(what: str) -> Callable[[Callable[Concatenate[Store, P], T]],
+                                    Callable[Concatenate[Store, P], T]]:
+    """Run an idempotent Store method again after a connection loss (see module docstring)."""
+    def wrap(method: Callable[Concatenate[Store, P], T]) -> Callable[Concatenate[Store, P], T]:
+        def inner(store: Store, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            return store._retrying(what, lambda: method(store, *args, **kwargs))
+        functools.update_wrapper(inner, method)
+        return inner
+    return wrap
+
 
 class _Taken(Exception):
     """The generation number was taken by someone else (nothing of ours was written)."""
@@ -89,6 +123,12 @@ class Store:
         self._client: Any = None
         #: Highest generation number seen in this session (numbers only grow).
         self._max_seen: int | None = None
+        #: Set while the session is connected (kazoo's listener), cleared while suspended.
+        self._live = threading.Event()
+        #: Whether this store holds the deploy lock, and whether its session expired since.
+        self._lock_held = False
+        self._lock_lost = False
+        self._retry_depth = 0
 
     # --- connection --------------------------------------------------------------------
 
@@ -97,26 +137,83 @@ class Store:
         """The connected KazooClient (raises if :meth:`connect` was not called)."""
         if self._client is None:
             raise errors.ZookeeperError("The ZooKeeper store is not connected.")
-        return self._client
+        return zk_io.Bounded(self._client, self.timeout)
 
     def connect(self) -> Store:
         """Open the session; raise ZookeeperError naming the hosts when unreachable."""
+        # Reconnect attempts at most a second apart (kazoo's default backoff grows to an
+        # hour), so that a suspended session resumes as soon as a member answers.
         client = KazooClient(
             hosts=self.hosts, timeout=self.timeout,
             auth_data=zk_acl.auth_data(self.credentials),
             default_acl=zk_acl.deployer_only_acl(self.credentials),
+            connection_retry=KazooRetry(max_tries=-1, delay=0.1, backoff=2, max_jitter=0.4,
+                                        max_delay=1.0),
         )
+        client.add_listener(self._on_state)
+        wait = min(self.timeout, CONNECT_TIMEOUT)
         try:
-            client.start(timeout=self.timeout)
+            client.start(timeout=wait)
         except (KazooTimeoutError, kz.KazooException) as exc:
             with contextlib.suppress(Exception):
                 client.stop()
                 client.close()
             raise errors.ZookeeperError(
-                f"Cannot connect to ZooKeeper at {self.hosts} within {self.timeout:g} s."
+                f"ZooKeeper is unreachable: no server of {self.hosts} (the setting "
+                f"[zookeeper] hosts) answered within {wait:g} s."
             ) from exc
         self._client = client
         return self
+
+    def _on_state(self, state: str) -> None:
+        # Runs in kazoo's connection thread: never block here.
+        if state == KazooState.CONNECTED:
+            self._live.set()
+            return
+        self._live.clear()
+        if state == KazooState.LOST and self._lock_held:
+            self._lock_lost = True
+
+    def _retrying(self, what: str, func: Callable[[], T]) -> T:
+        """Call ``func`` until it succeeds, again after each connection loss, for at most
+        :attr:`timeout` seconds (a nested call runs once: the outermost one retries)."""
+        if self._retry_depth:
+            return func()
+        deadline = time.monotonic() + self.timeout
+        backoff = 0.02
+        self._retry_depth += 1
+        try:
+            while True:
+                try:
+                    return func()
+                except (errors.KollaMesosError, zk_io.OpFailed, kz.KazooException,
+                        KazooTimeoutError) as exc:
+                    if not zk_io.lost_connection(exc) or time.monotonic() >= deadline:
+                        raise self._as_error(exc, what) from exc
+                    LOG.info("Lost the connection to ZooKeeper while trying to %s %s; "
+                             "retrying once a server answers", what, self.path)
+                    if self._live.is_set():
+                        time.sleep(backoff)
+                        backoff = min(backoff * 2, _MAX_BACKOFF)
+                    elif not self._live.wait(max(0.0, deadline - time.monotonic())):
+                        raise self._as_error(exc, what) from exc
+        finally:
+            self._retry_depth -= 1
+
+    def _as_error(self, exc: BaseException, what: str) -> errors.KollaMesosError:
+        if isinstance(exc, errors.KollaMesosError):
+            return exc
+        cause = exc.error if isinstance(exc, zk_io.OpFailed) else exc
+        return zk_io.translate(cause, what, self.path, self.credentials[0], self.hosts)
+
+    def _check_lock(self, what: str) -> None:
+        """Refuse a write after the session that held the deploy lock expired."""
+        if self._lock_lost:
+            raise errors.LockedError(
+                f"The ZooKeeper session that held the deploy lock of {self.path} expired "
+                f"before this deployer could {what}, so another deployer may hold it now; "
+                "nothing more was written: re-run to converge."
+            )
 
     def close(self) -> None:
         """Close the session (releasing any lock it holds)."""
@@ -179,6 +276,7 @@ class Store:
                     self.client.set(path, data)
                     self.writes += 1
 
+    @_retried("create")
     def ensure_deployment(self, metadata: Mapping[str, Any]) -> None:
         """Create the deployment and its status/locks/members/generations nodes with ACLs.
 
@@ -204,6 +302,7 @@ class Store:
         if exists:
             self._ensure_node(cur, self._acl_for("read"))
 
+    @_retried("read")
     def metadata(self) -> dict[str, Any] | None:
         """The deployment's metadata, or None when the deployment does not exist."""
         with self._mapped("read", self.path):
@@ -233,16 +332,19 @@ class Store:
                                       self.timeout)
         return [n for n, ok in zip(numbers, found, strict=True) if ok]
 
+    @_retried("list")
     def list_generations(self) -> list[int]:
         """Numbers of the complete generations (those with a manifest), oldest first."""
         return self._complete(self._gen_numbers())
 
+    @_retried("list")
     def incomplete_generations(self) -> list[int]:
         """Numbers of generations without manifest (a write was interrupted or is running)."""
         numbers = self._gen_numbers()
         complete = set(self._complete(numbers))
         return [n for n in numbers if n not in complete]
 
+    @_retried("read")
     def current_generation(self) -> int | None:
         """The generation ``current`` points at, or None before the first switch."""
         path = zkpaths.current(self.root, self.deployment_id)
@@ -258,6 +360,7 @@ class Store:
                 f"{path} holds {data[:40]!r}, not a generation number."
             ) from exc
 
+    @_retried("read")
     def read_generation(self, number: int) -> dict[str, bytes]:
         """Every node of a complete generation: relative path -> data.
 
@@ -280,6 +383,7 @@ class Store:
                 out[posixpath.relpath(path, gen)] = data
         return out
 
+    @_retried("read")
     def read_manifest(self, number: int) -> dict[str, Any]:
         """The manifest of a complete generation (services, apps, jobs: what rollback needs)."""
         path = zkpaths.manifest(zkpaths.generation(self.root, self.deployment_id, number))
@@ -292,6 +396,7 @@ class Store:
                 ) from None
         return _json_object(data, path)
 
+    @_retried("list")
     def deployments(self) -> list[DeploymentSummary]:
         """Every deployment under the root (not only this store's), as far as these
         credentials can read it: a deployment they cannot read is listed as such."""
@@ -352,31 +457,56 @@ class Store:
         gen = zkpaths.generation(self.root, self.deployment_id, number)
         ops = zk_batch.tree_create_ops(gen, payload, self._acl_for("read"),
                                        last=zkpaths.MANIFEST)
-        batches = zk_batch.plan_batches(ops, self.batch_limit)
-        LOG.info("Writing generation %d (%d nodes, %d transactions) to %s",
-                 number, len(ops), len(batches), gen)
-        # The first batch (which creates the generation node, so claims the number) is
-        # confirmed alone; the middle ones are pipelined; the last one holds the manifest.
-        first, final = batches[0], batches[-1]
+        LOG.info("Writing generation %d (%d nodes) to %s", number, len(ops), gen)
+        self._check_lock("write generation " + str(number))
         try:
-            zk_io.commit(self.client, first, self.timeout)
-            self.writes += len(first)
-            if len(batches) > 2:
-                self.writes += zk_io.commit_pipelined(self.client, batches[1:-1],
-                                                      self.timeout)
-            if len(batches) > 1:
-                zk_io.commit(self.client, final, self.timeout)
-                self.writes += len(final)
-        except zk_io.OpFailed as failed:
-            if isinstance(failed.error, kz.NodeExistsError) and failed.op.path == gen:
-                raise _Taken(gen) from failed
-            raise zk_io.translate(failed.error, "create", failed.op.path,
-                                  self.credentials[0], self.hosts) from failed
-        except (KazooTimeoutError, kz.KazooException) as exc:
-            raise zk_io.translate(exc, "write generation", gen, self.credentials[0],
-                                  self.hosts) from exc
+            self._commit_tree(gen, ops)
+        except (zk_io.OpFailed, KazooTimeoutError, kz.KazooException) as exc:
+            if not zk_io.lost_connection(exc):
+                if isinstance(exc, zk_io.OpFailed):
+                    raise self._op_error(gen, exc) from exc
+                raise zk_io.translate(exc, "write generation", gen, self.credentials[0],
+                                      self.hosts) from exc
+            # Each transaction is atomic: a lost answer means it landed whole or not at all.
+            # Once a server answers, write only the nodes that are missing (manifest last).
+            self._retrying("write generation", lambda: self._resume_tree(gen, ops))
         self._max_seen = max(self._max_seen or 0, number)
         return number
+
+    def _op_error(self, gen: str, failed: zk_io.OpFailed) -> Exception:
+        if isinstance(failed.error, kz.NodeExistsError) and failed.op.path == gen:
+            return _Taken(gen)
+        return zk_io.translate(failed.error, "create", failed.op.path, self.credentials[0],
+                               self.hosts)
+
+    def _commit_tree(self, gen: str, ops: Sequence[zk_batch.Op]) -> None:
+        """Commit ``ops`` in batches: the first alone (it claims the generation number when
+        it creates the generation node), the middle ones pipelined, the last one (with the
+        manifest) only after every other was confirmed."""
+        batches = zk_batch.plan_batches(ops, self.batch_limit)
+        first, final = batches[0], batches[-1]
+        zk_io.commit(self.client, first, self.timeout)
+        self.writes += len(first)
+        if len(batches) > 2:
+            self.writes += zk_io.commit_pipelined(self.client, batches[1:-1], self.timeout)
+        if len(batches) > 1:
+            zk_io.commit(self.client, final, self.timeout)
+            self.writes += len(final)
+
+    def _resume_tree(self, gen: str, ops: Sequence[zk_batch.Op]) -> None:
+        """After a connection loss: commit the ops whose nodes do not exist yet."""
+        self._check_lock("finish generation " + gen.rsplit("/", 1)[-1])
+        found = zk_io.exists_many(self.client, [op.path for op in ops], self.timeout)
+        missing = [op for op, there in zip(ops, found, strict=True) if not there]
+        LOG.info("Resuming %s: %d of %d nodes were written before the connection loss",
+                 gen, len(ops) - len(missing), len(ops))
+        if missing:
+            try:
+                self._commit_tree(gen, missing)
+            except zk_io.OpFailed as failed:
+                if zk_io.lost_connection(failed):
+                    raise  # retried by the caller
+                raise self._op_error(gen, failed) from failed
 
     def switch_current(self, number: int, expected: int | None) -> None:
         """Point ``current`` at ``number`` in one atomic transaction.
@@ -384,6 +514,17 @@ class Store:
         ``expected`` is the generation the caller read before; if ``current`` changed since
         (another deployer), :class:`LockedError` is raised and nothing is written.
         """
+        self._check_lock(f"switch to generation {number}")
+        attempt = 0
+
+        def once() -> None:
+            nonlocal attempt
+            attempt += 1
+            self._switch_once(number, expected, retried=attempt > 1)
+
+        self._retrying("switch", once)
+
+    def _switch_once(self, number: int, expected: int | None, retried: bool) -> None:
         path = zkpaths.current(self.root, self.deployment_id)
         gen = zkpaths.generation(self.root, self.deployment_id, number)
         data = str(number).encode()
@@ -393,6 +534,11 @@ class Store:
             except kz.NoNodeError:
                 old, stat = None, None
         found = int(old) if old is not None and old.strip().isdigit() else None
+        if retried and found == number:
+            # The answer to the first attempt was lost, but the switch itself landed.
+            LOG.info("Switched %s to generation %d (confirmed after a connection loss)",
+                     path, number)
+            return
         if found != expected or (stat is None) != (expected is None):
             raise errors.LockedError(
                 f"{path} points at generation {found} but this deployer expected {expected}: "
@@ -422,6 +568,7 @@ class Store:
             raise zk_io.translate(written, "switch", path, self.credentials[0], self.hosts)
         LOG.info("Switched %s to generation %d", path, number)
 
+    @_retried("garbage-collect")
     def gc(self, keep: int) -> list[int]:
         """Delete generations beyond the newest ``keep`` complete ones, and incomplete ones.
 
@@ -430,6 +577,7 @@ class Store:
         """
         if keep < 1:
             raise ValueError("gc must keep at least one generation")
+        self._check_lock("garbage-collect generations")
         numbers = self._gen_numbers()
         complete = self._complete(numbers)
         current = self.current_generation()
@@ -464,11 +612,23 @@ class Store:
         ident = f"{socket.gethostname()}:{os.getpid()}"
         lock = self.client.Lock(path, ident)
         wait = self.timeout if timeout is None else timeout
-        with self._mapped("lock", path):
-            try:
-                got = lock.acquire(blocking=True, timeout=wait)
-            except kz.LockTimeout:
-                got = False
+        deadline = time.monotonic() + wait
+
+        def acquire() -> bool:
+            # kazoo's Lock retries a suspended session itself (KazooRetry); this covers what
+            # it lets through (the lock node's parent check, an expired session).
+            with self._mapped("lock", path):
+                # kazoo queues the lock's requests while it reconnects and waits for them
+                # without a deadline: only start while the session is connected.
+                if not self._live.wait(max(0.0, deadline - time.monotonic())):
+                    raise kz.ConnectionLoss()
+                try:
+                    return bool(lock.acquire(blocking=True,
+                                             timeout=max(0.0, deadline - time.monotonic())))
+                except kz.LockTimeout:
+                    return False
+
+        got = self._retrying("lock", acquire)
         if not got:
             holders = "unknown"
             with contextlib.suppress(Exception):
@@ -476,9 +636,11 @@ class Store:
             raise errors.LockedError(
                 f"Another deployer ({holders}) holds {path}; waited {wait:g} s."
             )
+        self._lock_held, self._lock_lost = True, False
         try:
             yield
         finally:
+            self._lock_held = False
             with contextlib.suppress(Exception):
                 lock.release()
 
@@ -486,10 +648,12 @@ class Store:
         with self._mapped("read", base):
             return zk_io.nest_records(zk_io.walk(self.client, base, self.timeout), base, depth)
 
+    @_retried("read")
     def read_status(self) -> dict[str, Any]:
         """Runner status records: service -> command -> inputs hash -> host -> record."""
         return self._records(zkpaths.join(self.path, zkpaths.STATUS), 4)
 
+    @_retried("read")
     def members(self) -> dict[str, Any]:
         """Live members: service -> host -> record."""
         return self._records(zkpaths.join(self.path, zkpaths.MEMBERS), 2)

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kolla_mesos.definition import DAEMON, Command, Definition
+from kolla_mesos.plan import strategy
 from kolla_mesos.plan.model import RenderedFile, canonical_json, sha256
 
 LABEL_DEPLOYMENT = "KOLLA_DEPLOYMENT"
@@ -148,6 +149,7 @@ def build_app(*, root: str, deployment_id: str, definition: Definition, hosts: S
     if dependencies:
         base["dependencies"] = sorted(dependencies)
     app = deep_merge(base, section)
+    app["upgradeStrategy"] = strategy.for_app(app, hosts, service, section.get("upgradeStrategy"))
     app["env"] = {**dict(section.get("env") or {}), **dict(env)}
     labels = dict(app.get("labels") or {})
     labels.pop(LABEL_CONFIG_HASH, None)

@@ -28,6 +28,7 @@ from kazoo.exceptions import (
 )
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import KazooState
+from kazoo.retry import KazooRetry
 from kazoo.security import ACL, Id
 
 from kolla_mesos import errors, zkpaths
@@ -41,6 +42,17 @@ STATUS_AREA = zkpaths.STATUS
 LOCKS_AREA = zkpaths.LOCKS
 MEMBERS_AREA = zkpaths.MEMBERS
 _TRANSIENT = (ConnectionLoss, SessionExpiredError, ConnectionClosedError)
+#: Longest pause between two reconnection attempts.  kazoo's default grows to an hour
+#: (exponential backoff from 0.1 s): after an outage of a few seconds a runner then came back
+#: 20-60 s after ZooKeeper did, its session expired meanwhile and its member node vanished.
+RECONNECT_MAX_DELAY = 1.0
+
+
+def reconnect_retry() -> KazooRetry:
+    """kazoo's connection retry for a client that must come back as soon as ZooKeeper does:
+    forever, with a delay that stops growing at :data:`RECONNECT_MAX_DELAY` (jittered)."""
+    return KazooRetry(max_tries=-1, delay=0.1, backoff=2, max_jitter=0.4,
+                      max_delay=RECONNECT_MAX_DELAY)
 
 
 class Session:
@@ -67,7 +79,8 @@ class Session:
         """Open an authenticated session (credentials from the identity's file)."""
         user, password = read_credentials(identity.credentials_file)
         client = KazooClient(hosts=identity.zk_hosts, timeout=session_timeout,
-                             auth_data=[("digest", f"{user}:{password}")])
+                             auth_data=[("digest", f"{user}:{password}")],
+                             connection_retry=reconnect_retry())
         try:
             with signals.blocked_for_new_threads():  # kazoo starts its threads here
                 client.start(timeout=timeout)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from kazoo.client import KazooClient
 
-from kolla_mesos.testing.zookeeper import ZookeeperServer
+from kolla_mesos.testing.zookeeper import ZookeeperEnsemble, ZookeeperServer
 
 _counter = itertools.count()
 
@@ -26,6 +26,18 @@ def zk_server() -> Iterator[ZookeeperServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def zk_ensemble() -> Iterator[ZookeeperEnsemble]:
+    """Three real ZooKeeper servers forming one quorum, for the tests of one module that
+    kill and restart its members (each test leaves all three serving)."""
+    ensemble = ZookeeperEnsemble(3)
+    ensemble.start()
+    try:
+        yield ensemble
+    finally:
+        ensemble.stop()
 
 
 @pytest.fixture

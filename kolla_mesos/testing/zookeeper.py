@@ -16,7 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -73,19 +73,24 @@ def four_letter(host: str, port: int, word: str, timeout: float = 1.0) -> str:
 
 
 class ZookeeperServer:
-    """One standalone ZooKeeper server in a private directory.
+    """One ZooKeeper server in a private directory: standalone, or one member of a
+    :class:`ZookeeperEnsemble` (``server_id`` and ``quorum`` set).
 
     Use as a context manager or call :meth:`start` / :meth:`stop`.
     """
 
     def __init__(self, data_dir: str | None = None, port: int = 0, host: str = "127.0.0.1",
-                 java: str = "java") -> None:
+                 java: str = "java", server_id: int = 0,
+                 quorum: Sequence[str] = ()) -> None:
         self.host = host
         self.port = port or free_port(host)
         self._own_dir = data_dir is None
         self.base_dir = Path(data_dir or tempfile.mkdtemp(prefix="kolla-mesos-zk-"))
         self.java = java
         self.process: subprocess.Popen[bytes] | None = None
+        #: ``myid`` and the ``server.N=host:peer:election`` lines of an ensemble member.
+        self.server_id = server_id
+        self.quorum = list(quorum)
 
     @property
     def hosts(self) -> str:
@@ -113,11 +118,20 @@ class ZookeeperServer:
             "forceSync=no\n"
             "maxClientCnxns=0\n"
             "jute.maxbuffer=1048575\n"
+            + "".join(f"{line}\n" for line in self.quorum)
         )
+        if self.server_id:
+            (data / "myid").write_text(f"{self.server_id}\n")
         return cfg
 
     def start(self, timeout: float = 60.0) -> ZookeeperServer:
-        """Start the server and return once it answers ``imok``."""
+        """Start the server and return once it serves clients (:meth:`serving`)."""
+        self.launch()
+        self.wait_serving(timeout)
+        return self
+
+    def launch(self) -> None:
+        """Start the JVM (without waiting for it: :meth:`wait_serving`)."""
         cfg = self._write_config()
         digest = make_digest_acl_credential(SUPER_USER, SUPER_PASSWORD)
         log = open(self.base_dir / "zookeeper.out", "ab")  # noqa: SIM115 - owned by Popen
@@ -135,6 +149,11 @@ class ZookeeperServer:
             start_new_session=True,
         )
         log.close()
+
+    def wait_serving(self, timeout: float) -> None:
+        """Return once the launched server serves clients; raise when it exits or the
+        deadline passes."""
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         delay = 0.05
         while time.monotonic() < deadline:
@@ -143,8 +162,8 @@ class ZookeeperServer:
                 raise errors.ZookeeperError(
                     f"ZooKeeper exited with code {self.process.returncode} while starting: {out}"
                 )
-            if four_letter(self.host, self.port, "ruok") == "imok":
-                return self
+            if self.serving():
+                return
             # No event exists for "the JVM is listening": poll with a short, growing delay.
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
@@ -152,6 +171,29 @@ class ZookeeperServer:
         raise errors.DeadlineExceeded(
             f"ZooKeeper did not answer on {self.hosts} within {timeout:.0f} s."
         )
+
+    def serving(self) -> bool:
+        """Whether the server answers clients: ``imok`` standalone; in an ensemble, also a
+        leader or follower role (a member without quorum answers ``imok`` but serves no
+        request)."""
+        if four_letter(self.host, self.port, "ruok") != "imok":
+            return False
+        return not self.quorum or self.mode() in ("leader", "follower")
+
+    def mode(self) -> str:
+        """``leader``, ``follower``, ``standalone`` or '' (from the ``srvr`` word)."""
+        for line in four_letter(self.host, self.port, "srvr").splitlines():
+            if line.startswith("Mode:"):
+                return line.partition(":")[2].strip()
+        return ""
+
+    def kill(self) -> None:
+        """SIGKILL the server (as a crash would), keeping its data for :meth:`start`."""
+        if self.process and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
 
     def stop(self) -> None:
         """Stop the server and remove its directory if we created it."""
@@ -179,6 +221,88 @@ class ZookeeperServer:
         return self.client(auth=[self.super_auth])
 
     def __enter__(self) -> ZookeeperServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class ZookeeperEnsemble:
+    """Three (or ``size``) ZooKeeper servers forming one quorum on loopback ephemeral ports.
+
+    For fault-injection tests: :meth:`kill` one member with SIGKILL, :meth:`restart` it,
+    find the :meth:`leader` or the member a client's session is connected to.
+    """
+
+    def __init__(self, size: int = 3, host: str = "127.0.0.1") -> None:
+        if size < 3 or size % 2 == 0:
+            raise ValueError("an ensemble that survives the loss of a member has 3, 5, ... "
+                             "members")
+        self.base_dir = Path(tempfile.mkdtemp(prefix="kolla-mesos-zk-ensemble-"))
+        quorum = [f"server.{i}={host}:{free_port(host)}:{free_port(host)}"
+                  for i in range(1, size + 1)]
+        self.servers = [ZookeeperServer(data_dir=str(self.base_dir / f"zk{i}"), host=host,
+                                        server_id=i, quorum=quorum)
+                        for i in range(1, size + 1)]
+
+    @property
+    def hosts(self) -> str:
+        """Connection string naming every member."""
+        return ",".join(server.hosts for server in self.servers)
+
+    @property
+    def super_auth(self) -> tuple[str, str]:
+        """auth_data entry of the super user."""
+        return self.servers[0].super_auth
+
+    def start(self, timeout: float = 90.0) -> ZookeeperEnsemble:
+        """Start every member and return once each serves as leader or follower."""
+        for server in self.servers:
+            server.process = None
+            server.launch()
+        deadline = time.monotonic() + timeout
+        for server in self.servers:
+            server.wait_serving(max(1.0, deadline - time.monotonic()))
+        return self
+
+    def restart(self, index: int, timeout: float = 60.0) -> None:
+        """Start a killed member again and wait until it has rejoined the quorum."""
+        self.servers[index].start(timeout)
+
+    def kill(self, index: int) -> None:
+        """SIGKILL one member."""
+        self.servers[index].kill()
+
+    def leader(self) -> int | None:
+        """Index of the current leader, or None while an election runs."""
+        for index, server in enumerate(self.servers):
+            if server.process is not None and server.mode() == "leader":
+                return index
+        return None
+
+    def connected_to(self, session_id: int) -> int | None:
+        """Index of the member holding the connection of session ``session_id`` (``cons``)."""
+        marker = f"sid=0x{session_id:x}"
+        for index, server in enumerate(self.servers):
+            if server.process is not None and marker in four_letter(server.host,
+                                                                     server.port, "cons"):
+                return index
+        return None
+
+    def admin_client(self) -> KazooClient:
+        """A started super-user client (any member)."""
+        client = KazooClient(hosts=self.hosts, auth_data=[self.super_auth], timeout=10)
+        client.start(timeout=30)
+        return client
+
+    def stop(self) -> None:
+        """Stop every member and remove the ensemble's directory."""
+        for server in self.servers:
+            server.stop()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self) -> ZookeeperEnsemble:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

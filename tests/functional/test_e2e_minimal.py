@@ -333,6 +333,28 @@ def test_minimal_profile_up_to_a_keystone_token(cluster: tuple[Simulator, Deploy
     assert status["mariadb"]["healthy"] == 1, status["mariadb"]
     assert _token(address, dep.passwords["keystone_admin_password"]).status_code == 201
 
+    # a changed keystone.conf restarts Keystone's one instance (the derived upgradeStrategy
+    # lets Marathon stop it before starting its replacement: docs/upgrade.md) with the new
+    # file live, and the same inputs again write nothing
+    def keystone_debug_lines() -> int:
+        return sum(p.read_bytes().count(b" DEBUG ") for p in sim.state_dir.rglob("keystone.log"))
+
+    assert keystone_debug_lines() == 0
+    inputs = ("-e", "mariadb_innodb_log_file_size_mb=64", "-e", "openstack_logging_debug=True")
+    keystone_before = _task_ids(sim, "/kolla/e2e/keystone/keystone")
+    started = time.monotonic()
+    changed = dep.run("deploy", "--no-progress", *inputs)
+    assert changed.returncode == 0, f"{changed.stderr}\n{_sim_logs(sim.state_dir)}"
+    print(f"keystone.conf change applied in {time.monotonic() - started:.1f} s")
+    keystone_after = _task_ids(sim, "/kolla/e2e/keystone/keystone")
+    assert len(keystone_after) == 1 and not keystone_after & keystone_before
+    assert _token(address, dep.passwords["keystone_admin_password"]).status_code == 201
+    assert keystone_debug_lines() > 0, "the restarted Keystone does not run with debug = True"
+    again = dep.run("deploy", "--no-progress", *inputs)
+    assert again.returncode == 0, again.stderr
+    assert _writes(again.stderr) == (0, 0)
+    assert _task_ids(sim, "/kolla/e2e/keystone/keystone") == keystone_after
+
 
 def _sql(address: str, password: str, statement: str) -> str:
     """Run one statement as root over TCP (the password through MYSQL_PWD, not argv)."""

@@ -183,7 +183,8 @@ def test_wrong_credentials_name_the_path(store: Store, zk_hosts: str, zk_root: s
 
 def test_unreachable_hosts() -> None:
     hosts = f"127.0.0.1:{free_port()}"
-    with pytest.raises(errors.ZookeeperError, match=f"Cannot connect to ZooKeeper at {hosts}"):
+    setting = r"\(the setting \[zookeeper\] hosts\)"
+    with pytest.raises(errors.ZookeeperError, match=rf"no server of {hosts} {setting}"):
         Store(hosts, "/kolla", DEP, DEPLOYER, timeout=1).connect()
 
 
