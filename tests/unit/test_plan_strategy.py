@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from kolla_mesos.plan.tasks import host_constraints
 
 from kolla_mesos import errors
 from kolla_mesos.plan import strategy
 from kolla_mesos.plan.loader import load_plan
+from kolla_mesos.plan.payloads import host_constraints
 from tests.unit.test_plan_build import DATA, make_inputs
 
 HOSTS = ("agent1", "agent2", "agent3")
