@@ -114,6 +114,11 @@ class Deployer:
         cause = _sentence(exc)
         if previous is None or live.manifest is None:
             self.progress.note("deploy failed; no previous generation to roll back to")
+            try:
+                self._executor().run(st.abandon_steps(plan.group_id, outcome.apps_touched))
+            except (errors.KollaMesosError, OSError) as failed:
+                LOG.warning("Could not cancel the Marathon deployment of %s: %s",
+                            plan.group_id, failed)
             if isinstance(exc, errors.KollaMesosError | KeyboardInterrupt):
                 return
             raise errors.DeployFailed(cause) from exc

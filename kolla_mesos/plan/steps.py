@@ -216,6 +216,12 @@ def restore_steps(group_id: str, manifest: Mapping[str, Any] | None, to: int,
     return steps
 
 
+def abandon_steps(group_id: str, apps_touched: bool) -> list[Step]:
+    """After a failed *first* deploy there is no generation to return to; still cancel the
+    Marathon deployment it started, so that the next deploy is not refused as "in flight"."""
+    return [CancelDeployments(group_id), AwaitNoDeployments(group_id)] if apps_touched else []
+
+
 def rollback_target(current: int | None, generations: Sequence[int],
                     to: int | None) -> int | None:
     """The generation ``kolla-mesos rollback`` returns to: ``to``, or the newest one before
