@@ -31,6 +31,7 @@ class MarathonLike(Protocol):
     """What the simulator needs from the Marathon service."""
 
     router: Router
+    mesos_leader_ui_url: str | None
 
     def stop(self) -> None:
         """Stop the service and kill its tasks."""
@@ -115,6 +116,7 @@ class Simulator:
             if self.marathon is not None:
                 marathon = ApiServer(self.marathon.router, self.host, self.ports["marathon"])
                 self._servers["marathon"] = marathon
+                self.marathon.mesos_leader_ui_url = mesos.url + "/"
                 framework = cluster.frameworks.get("marathon")
                 if framework is not None:
                     framework.webui_url = marathon.url

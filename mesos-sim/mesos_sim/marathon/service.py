@@ -57,6 +57,10 @@ class MarathonService:
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
+        #: The Mesos master's UI URL (``http://host:port/``) that ``/v2/info`` reports as
+        #: ``marathon_config.mesos_leader_ui_url``; the web UI builds its sandbox and
+        #: stdout/stderr links from it.  Set by :class:`~mesos_sim.simulator.Simulator`.
+        self.mesos_leader_ui_url: str | None = None
         self.events = EventBus()
         self.backend = ClusterBackend(cluster, self._on_status)
         self.scheduler = Scheduler(self.backend, self.events)
@@ -131,6 +135,8 @@ class MarathonService:
                                  "zk_session_timeout": 10000, "zk_max_versions": 50},
             "http_config": {"http_port": http_port, "https_port": 8443},
         }
+        if self.mesos_leader_ui_url:
+            body["marathon_config"]["mesos_leader_ui_url"] = self.mesos_leader_ui_url
         return Response(200, body)
 
     def leader(self, request: Request) -> Response:

@@ -11,22 +11,46 @@ real clients do (``http://<address>:<port>/state``).  An agent serves ``/state``
 (= ``/slave(1)/state``, plus ``.json`` aliases), ``/files/{browse,read,download}``,
 ``/health`` and ``/version``.  Command tasks have ``executor_id: ""`` on the master; on the
 agent the executor id is the task id and its ``directory`` is the absolute sandbox path.
+
+Every JSON answer of the master and the agents honours ``?jsonp=CALLBACK`` as libprocess does
+(``CALLBACK(<json>);``, ``text/javascript``): Marathon's web UI loads ``/master/state.json``
+and ``/version`` that way, as scripts from another origin.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 from mesos_sim.agents import Agent
 from mesos_sim.cluster import Cluster, Framework, Task
-from mesos_sim.http import ApiServer, Request, Response, Router
+from mesos_sim.http import ApiServer, Handler, Request, Response, Router
 from mesos_sim.mesos.files import SandboxFiles
 
 MESOS_VERSION = "1.10.0"
 _EMPTY = {"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
+
+
+def with_jsonp(request: Request, response: Response) -> Response:
+    """``response`` wrapped for ``?jsonp=CALLBACK`` when it is JSON (libprocess's ``OK``)."""
+    callback = (request.query.get("jsonp") or [""])[-1]
+    body = response.body
+    if not callback or body is None or isinstance(body, (bytes, str)) or response.stream:
+        return response
+    text = f"{callback}({json.dumps(body, separators=(',', ':'))});"
+    return Response(response.status, text, headers=response.headers,
+                    content_type="text/javascript")
+
+
+class MesosRouter(Router):
+    """A router whose JSON answers honour ``?jsonp=`` (see module doc)."""
+
+    def add(self, method: str, pattern: str, handler: Handler) -> None:
+        """Register ``handler``, wrapped for JSONP."""
+        super().add(method, pattern, lambda request: with_jsonp(request, handler(request)))
 
 
 def ranges_text(ports: list[int] | tuple[int, ...]) -> str:
@@ -96,7 +120,7 @@ class MesosApi:
         self.host = host
         self.port = 0  # set by the caller once the master server is bound
         self.agent_servers: dict[str, ApiServer] = {}
-        self.router = Router()
+        self.router: Router = MesosRouter()
         self._add_master_routes()
 
     # --- servers -----------------------------------------------------------------------------
@@ -104,7 +128,7 @@ class MesosApi:
     def start_agents(self) -> None:
         """Bind and start every agent's server; record the endpoints in the cluster."""
         for agent in self.cluster.agents:
-            router = Router()
+            router = MesosRouter()
             files = SandboxFiles(functools.partial(self._sandbox_roots, agent))
             files.add_routes(router)
             state = self._agent_state_handler(agent)

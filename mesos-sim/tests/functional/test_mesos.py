@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import requests
@@ -126,3 +127,33 @@ def test_master_misc_endpoints(sim: Simulator) -> None:
     summary = requests.get(sim.mesos_url + "/master/state-summary", timeout=10).json()
     assert summary["slaves"][0]["TASK_RUNNING"] == 0
     assert requests.get(sim.mesos_url + "/master/nothing", timeout=10).status_code == 404
+
+
+def _unwrap(response: requests.Response, callback: str) -> dict:
+    """The JSON inside a JSONP answer, after checking its frame and content type."""
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/javascript"
+    text = response.text
+    assert text.startswith(callback + "(") and text.endswith(");"), text[:80]
+    return json.loads(text[len(callback) + 1:-2])
+
+
+def test_marathon_ui_finds_mesos_and_loads_its_state_as_jsonp(sim: Simulator) -> None:
+    # What Marathon's web UI does: read the leader UI URL from /v2/info, then load the master
+    # state and version as <script src=...?jsonp=...> from that origin.
+    info = requests.get(sim.marathon_url + "/v2/info", timeout=10).json()
+    ui = info["marathon_config"]["mesos_leader_ui_url"]
+    assert ui == sim.mesos_url + "/"
+    state = _unwrap(requests.get(ui + "master/state.json", params={"jsonp": "jsonp_17"},
+                                 timeout=10), "jsonp_17")
+    assert state["id"] == master_state(sim)["id"] and state["slaves"][0]["hostname"]
+    assert _unwrap(requests.get(ui + "master/state", params={"jsonp": "cb"}, timeout=10),
+                   "cb")["id"] == state["id"]
+    version = _unwrap(requests.get(ui + "version", params={"jsonp": "angular.callbacks._1"},
+                                   timeout=10), "angular.callbacks._1")
+    assert version["version"]
+    agent = "http://" + state["slaves"][0]["pid"].split("@", 1)[1]
+    assert _unwrap(requests.get(agent + "/state.json", params={"jsonp": "cb"}, timeout=10),
+                   "cb")["id"] == state["slaves"][0]["id"]
+    plain = requests.get(ui + "master/state.json", timeout=10)
+    assert plain.headers["Content-Type"] == "application/json" and plain.json()["id"]
