@@ -7,8 +7,8 @@ import re
 from mesos_sim.http import HttpProblem, Request, Response, Router
 from mesos_sim.marathon.api_apps import AppsApi
 from mesos_sim.marathon.core import MarathonCore
-from mesos_sim.marathon.model import app_json, canonical_path, timestamp
-from mesos_sim.marathon.scheduler import Rejected
+from mesos_sim.marathon.model import app_json, canonical_path
+from mesos_sim.marathon.queue import queue_item
 from mesos_sim.marathon.validate import parse_body
 
 _TASK_ID = re.compile(r"^(.+)[._](instance-|marathon-)?[0-9a-f-]{36}(\._app\.\d+|[._].*)?$")
@@ -57,39 +57,15 @@ class TasksApi:
         return scaled or Response(200, {"tasks": bodies})
 
     def queue(self, request: Request) -> Response:
-        """``GET /v2/queue``: apps waiting for tasks, their delay and why offers did not fit."""
+        """``GET /v2/queue``: apps with instances left to launch, their delay and why offers
+        did not fit (see :mod:`mesos_sim.marathon.queue`)."""
         now = self.core.scheduler.clock()
-        items = []
+        embed = "lastUnusedOffers" in request.query.get("embed", [])
         with self.core.scheduler.lock:
-            for _app_id, rt in sorted(self.core.scheduler.runtimes.items()):
-                if rt.removing or rt.queued_since is None:
-                    continue
-                app = rt.restart_to or rt.app
-                missing = max(0, int(app["instances"]) - len(rt.active_tasks()))
-                if rt.restart_to is None:
-                    missing = max(0, rt.target - len(rt.active_tasks()))
-                if missing == 0:
-                    continue
-                left = max(0.0, rt.delay_until - now)
-                reject = rt.last_reject if isinstance(rt.last_reject, Rejected) else None
-                summary = reject.summary if reject else []
-                processed = int(summary[0]["processed"]) if summary else 0
-                offers: dict[str, object] = {
-                    "processedOffersCount": processed,
-                    "unusedOffersCount": processed if reject else 0,
-                    "rejectSummaryLastOffers": summary, "rejectSummaryLaunchAttempt": summary}
-                if reject:
-                    offers["lastUnusedOfferAt"] = timestamp(now)
-                item = {
-                    "app": app_json(app), "count": missing, "role": app.get("role", "*"),
-                    "delay": {"timeLeftSeconds": int(left + 0.999), "overdue": left <= 0},
-                    "since": timestamp(rt.queued_since), "processedOffersSummary": offers}
-                if "lastUnusedOffers" in request.query.get("embed", []):
-                    item["lastUnusedOffers"] = [
-                        {"offer": {"hostname": host}, "timestamp": timestamp(now),
-                         "reason": reasons}
-                        for host, reasons in (reject.reasons.items() if reject else [])]
-                items.append(item)
+            items = [queue_item(app_json(rt.restart_to or rt.app), rt.launch, rt.delay_until,
+                                now, embed)
+                     for _app_id, rt in sorted(self.core.scheduler.runtimes.items())
+                     if not rt.removing and rt.launch is not None and rt.launch.count > 0]
         return Response(200, {"queue": items})
 
     def reset_delay(self, request: Request) -> Response:
@@ -97,7 +73,7 @@ class TasksApi:
         app_id = canonical_path(request.params["app_id"])
         with self.core.scheduler.lock:
             rt = self.core.scheduler.runtimes.get(app_id)
-            if rt is None or rt.queued_since is None:
+            if rt is None or rt.launch is None:
                 raise HttpProblem(404, {"message": f"Application {app_id} not found in tasks "
                                                    "queue."})
             rt.reset_backoff()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mesos_sim.marathon.model import timestamp
-from mesos_sim.marathon.plan import RESTART, SCALE, START, STOP, Action, Plan
+from mesos_sim.marathon.plan import RESTART, START, STOP, Action, Plan
 from mesos_sim.marathon.scheduler import Scheduler, config_version
 from mesos_sim.marathon.tasks import ACTIVE_STATES, AppRuntime
 
@@ -111,16 +111,22 @@ class DeploymentManager:
         return deployment
 
     def cancel(self, deployment: Deployment, reason: str) -> None:
-        """Stop driving ``deployment``; its apps keep the tasks they have now."""
+        """Stop driving ``deployment``; its apps keep the tasks they have now, and the
+        instances already scheduled stay in the launch queue (as Marathon 1.10 keeps its
+        ``Scheduled`` instances when a forced deployment supersedes the one that made them).
+        A cancelled restart stops replacing old tasks and keeps its queued replacements up to
+        the app's ``instances``: what is left over is mended by the next deployment or the
+        scale check."""
         if self.deployments.pop(deployment.plan.id, None) is None:
             return
         for action in deployment.current_actions():
             rt = self.scheduler.runtimes.get(action.app)
-            if rt is None or rt.removing:
+            if rt is None or rt.removing or action.action != RESTART:
                 continue
-            if action.action in (RESTART, SCALE):
-                rt.restart_to = None
-                rt.target = len(rt.active_tasks())
+            rt.restart_to = None
+            queued = rt.launch.count if rt.launch is not None else 0
+            active = len(rt.active_tasks())
+            rt.target = max(active, min(int(rt.app["instances"]), active + queued))
         self.scheduler.events.publish("deployment_failed", id=deployment.plan.id,
                                       plan=deployment.plan.event_json(), reason=reason)
 

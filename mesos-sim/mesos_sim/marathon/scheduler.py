@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from mesos_sim.marathon.events import EventBus
 from mesos_sim.marathon.model import App, Root, service_ports, timestamp
+from mesos_sim.marathon.queue import LaunchAttempt
 from mesos_sim.marathon.tasks import (
     TERMINAL_STATES,
     AppRuntime,
@@ -166,15 +167,17 @@ class Scheduler:
             for task in order[:len(active) - rt.target]:
                 self.kill_task(task, None)
         else:
-            rt.queued_since = None
+            rt.launch = None
 
     def _launch(self, rt: AppRuntime, count: int) -> None:
+        """Queue ``count`` launches of ``rt`` for this round (none while backing off)."""
         if count <= 0:
-            rt.queued_since = None
+            rt.launch = None
             return
         now = self.clock()
-        if rt.queued_since is None:
-            rt.queued_since = now
+        if rt.launch is None:
+            rt.launch = LaunchAttempt(since=now)
+        rt.launch.count = count
         if now < rt.delay_until:
             return
         app = rt.restart_to or rt.app
@@ -207,15 +210,17 @@ class Scheduler:
                 if isinstance(result, Rejected):
                     rt.tasks.pop(task.id, None)
                     self.tasks.pop(task.id, None)
-                    if id(rt) not in rejected:
-                        rt.last_reject = result
+                    if id(rt) not in rejected and rt.launch is not None:
+                        rt.launch.rejected(result.message, result.summary, result.reasons,
+                                           self.clock())
                     rejected.add(id(rt))
                     continue
                 task.host, task.slave_id = result.host, result.agent_id
                 task.address, task.ports = result.address, list(result.ports)
-                rt.last_reject = None
-                if not any(t.host == "" for t in rt.tasks.values() if t is not task):
-                    rt.queued_since = None
+                if rt.launch is not None:
+                    rt.launch.launched(self.clock())
+                    if rt.launch.count == 0:
+                        rt.launch = None
                 if task.kill_requested or self.tasks.get(task.id) is not task:
                     self.backend.kill(task.id, 0.0)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mesos_sim.marathon.model import App, safe_task_prefix, timestamp
+from mesos_sim.marathon.queue import LaunchAttempt
 
 ACTIVE_STATES = ("TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING")
 TERMINAL_STATES = ("TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST",
@@ -129,8 +130,8 @@ class AppRuntime:
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     backoff_count: int = 0
     delay_until: float = 0.0
-    queued_since: float | None = None
-    last_reject: Any = None
+    #: The launch attempt while instances are left to launch (``/v2/queue``), else None.
+    launch: LaunchAttempt | None = None
     last_failure: dict[str, Any] | None = None
     removing: bool = False
 

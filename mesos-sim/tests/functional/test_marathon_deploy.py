@@ -233,21 +233,72 @@ def test_event_stream_frames_and_filters(msim: Sim) -> None:
     assert last[1].startswith(b"data: {") and deployment_id.encode() in last[1]
 
 
-def test_cancelled_deployment_leaves_partial_state_until_the_scale_check(msim: Sim) -> None:
+def queued(msim: Sim) -> list[dict[str, Any]]:
+    """``GET /v2/queue``'s entries (with the per-agent reasons embedded)."""
+    return list(requests.get(f"{msim.url}/v2/queue?embed=lastUnusedOffers",
+                             timeout=10).json()["queue"])
+
+
+def test_forced_deployments_keep_an_unplaceable_instance_queued(msim: Sim) -> None:
+    # One agent, two UNIQUE instances: the second one waits in the queue.  Marathon keeps it
+    # scheduled when a forced deployment supersedes the one that scaled the app, and when the
+    # deployment is cancelled with force (the health gate's and an operator's rollback).
     app = {"id": "/uniq", "cmd": "exec sleep 300", "cpus": 0.01, "mem": 8, "instances": 2,
            "constraints": [["hostname", "UNIQUE"]]}
-    deployment = deploy(msim, "POST", "/v2/apps", app)
-
-    def queued() -> list[dict[str, Any]]:
-        return list(requests.get(f"{msim.url}/v2/queue", timeout=10).json()["queue"])
-
-    assert wait_for(queued)[0]["count"] == 1
-    cancel = requests.delete(f"{msim.url}/v2/deployments/{deployment}?force=true", timeout=10)
+    first = deploy(msim, "POST", "/v2/apps", app)
+    wait_for(lambda: [e["count"] for e in queued(msim)] == [1], what="the second instance queued")
+    forced = requests.put(f"{msim.url}/v2/apps/uniq?force=true",
+                          json={**app, "labels": {"gen": "2"}}, timeout=10)
+    assert forced.status_code == 200
+    second = forced.json()["deploymentId"]
+    assert msim.deployment_done(first)["eventType"] == "deployment_failed"
+    for _ in range(10):  # at no moment does the queue lose the app (the restart queues 2)
+        entries = queued(msim)
+        assert [e["app"]["id"] for e in entries] == ["/uniq"] and entries[0]["count"] >= 1
+    cancel = requests.delete(f"{msim.url}/v2/deployments/{second}?force=true", timeout=10)
     assert cancel.status_code == 202
-    msim.deployment_done(deployment)
-    assert queued() == [] and msim.app("/uniq")["tasksRunning"] == 1
-    with msim.service.scheduler.lock:
-        msim.service.core.deployments.scale_check()
-    msim.service.scheduler.poke()
-    assert wait_for(queued)[0]["count"] == 1
-    assert msim.app("/uniq")["instances"] == 2
+    msim.deployment_done(second)
+    assert requests.get(f"{msim.url}/v2/deployments", timeout=10).json() == []
+    entry = wait_for(lambda: (q := queued(msim)) and q[0]["count"] == 1 and q[0])
+    assert entry["app"]["labels"] == {"gen": "2"}
+    assert entry["lastUnusedOffers"][0]["reason"] == ["UnfulfilledConstraint"]
+    assert msim.app("/uniq")["tasksRunning"] == 1 and msim.app("/uniq")["instances"] == 2
+
+
+def test_restart_that_needs_an_extra_task_no_agent_can_take_shows_why(msim: Sim) -> None:
+    # minimumHealthCapacity 0.5 keeps the one running instance until its replacement is
+    # healthy; hostname UNIQUE on the only agent rejects that replacement.  The queue shows
+    # it although instances == running tasks, with Marathon's reject funnel.
+    app = {"id": "/one", "cmd": "exec sleep 300", "cpus": 0.01, "mem": 8, "instances": 1,
+           "constraints": [["hostname", "UNIQUE"]],
+           "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0}}
+    assert msim.deployment_done(deploy(msim, "POST", "/v2/apps", app))["eventType"] == \
+        "deployment_success"
+    assert queued(msim) == []
+    restart = deploy(msim, "PUT", "/v2/apps/one", {**app, "env": {"GEN": "2"}})
+    entry = wait_for(lambda: (q := queued(msim)) and q[0]["processedOffersSummary"][
+        "processedOffersCount"] >= 2 and q[0])
+    assert entry["app"]["id"] == "/one" and entry["app"]["env"] == {"GEN": "2"}
+    assert entry["count"] == 1 and entry["role"] == "*"
+    assert entry["delay"] == {"timeLeftSeconds": 0, "overdue": True}
+    offers = entry["processedOffersSummary"]
+    assert offers["unusedOffersCount"] == offers["processedOffersCount"] >= 2
+    assert "lastUnusedOfferAt" in offers and "lastUsedOfferAt" not in offers
+    last = {r["reason"]: (r["declined"], r["processed"])
+            for r in offers["rejectSummaryLastOffers"]}
+    assert last["UnfulfilledRole"] == (0, 1) and last["UnfulfilledConstraint"] == (1, 1)
+    assert last["InsufficientCpus"] == (0, 0)
+    attempt = {r["reason"]: r for r in offers["rejectSummaryLaunchAttempt"]}
+    assert attempt["UnfulfilledConstraint"]["declined"] == offers["processedOffersCount"]
+    assert entry["lastUnusedOffers"] == [{
+        "offer": {"hostname": "agent1"}, "timestamp": offers["lastUnusedOfferAt"],
+        "reason": ["UnfulfilledConstraint"]}]
+    assert [d["id"] for d in requests.get(f"{msim.url}/v2/deployments",
+                                          timeout=10).json()] == [restart]
+    # the way out: a strategy that stops the old task before starting its replacement
+    fixed = {**app, "env": {"GEN": "2"},
+             "upgradeStrategy": {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}}
+    mended = requests.put(f"{msim.url}/v2/apps/one?force=true", json=fixed, timeout=10)
+    assert msim.deployment_done(mended.json()["deploymentId"])["eventType"] == \
+        "deployment_success"
+    assert queued(msim) == [] and msim.app("/one")["tasksRunning"] == 1
