@@ -57,7 +57,7 @@ from mesos_sim.cluster_model import (
     Task,
     TaskSpec,
 )
-from mesos_sim.errors import IsolationError
+from mesos_sim.errors import LaunchError, SimError
 from mesos_sim.placement import AgentUsage, NoPlacement, Placement, PlacementRequest, place
 from mesos_sim.reaper import (
     Reaper,
@@ -103,8 +103,6 @@ class Cluster:
         self.subreaper = set_child_subreaper()
         self._lock = threading.RLock()
         self._tasks: dict[str, Task] = {}
-        self._namespaces: dict[str, executor.AgentNamespace] = {}
-        self._ns_lock = threading.Lock()
         self._reaper = Reaper(self.master_id)
         self._events: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._dispatcher = threading.Thread(target=self._dispatch, name="sim-status",
@@ -212,20 +210,13 @@ class Cluster:
             self._update(task, "TASK_STAGING")
             try:
                 self._start(task)
-            except (OSError, ValueError, IsolationError) as exc:
+            except (OSError, ValueError, SimError) as exc:
                 self._terminal(task, "TASK_FAILED", f"Failed to launch the command: {exc}")
             return task
 
-    def _namespace(self, agent: Agent) -> executor.AgentNamespace:
-        with self._ns_lock:
-            holder = self._namespaces.get(agent.id)
-            if holder is None or holder._proc.returncode is not None:
-                holder = executor.AgentNamespace(self.state_dir, agent, self.agents,
-                                                 self.master_id, self._reaper)
-                self._namespaces[agent.id] = holder
-            return holder
-
     def _start(self, task: Task) -> None:
+        """Start the task's first process (:mod:`mesos_sim.task_init`) and wait until the
+        task's program runs in its container (TASK_RUNNING) or could not start (LaunchError)."""
         spec = task.spec
         binds = volumes.task_volumes(spec.container, self.state_dir, task.agent)
         extra = dict(spec.env)
@@ -235,32 +226,31 @@ class Cluster:
             sim_id=self.master_id, task_id=task.id, agent=task.agent, sandbox=task.sandbox,
             framework_id=task.framework.id, agent_endpoint=self.agent_endpoints[task.agent.id],
             ports=task.ports, extra=extra)
-        argv = executor.task_argv(spec.cmd, spec.args)
-        ready: tuple[int, int] | None = None
+        isolation = None
         if self.isolation:
-            holder = self._namespace(task.agent)
-            ready = os.pipe()
-            argv = executor.isolated_argv(argv, join=holder.pid, binds=binds, chdir=task.sandbox,
-                                          ready_fd=ready[1])
+            layers = executor.container_dir(self.state_dir, task.container_id)
+            isolation = executor.isolation_spec(layers, task.agent, self.agents, binds)
+        ready_r, ready_w = os.pipe()
+        argv = executor.container_argv(executor.task_argv(spec.cmd, spec.args),
+                                       chdir=task.sandbox, ready_fd=ready_w,
+                                       isolation=isolation)
         try:
             with open(task.sandbox / "stdout", "ab") as out, \
                     open(task.sandbox / "stderr", "ab") as err, self._reaper.lock:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                         cwd=str(task.sandbox), env=task.env,
-                                        start_new_session=True,
-                                        pass_fds=(ready[1],) if ready else ())
+                                        start_new_session=True, pass_fds=(ready_w,))
                 task.proc = proc
                 task.pid = proc.pid
                 self._reaper.watch(proc.pid, lambda status: self._exited(task, status))
         except BaseException:
-            if ready is not None:
-                os.close(ready[0])
+            os.close(ready_r)
             raise
         finally:
-            if ready is not None:
-                os.close(ready[1])
-        if ready is not None:
-            executor.wait_ready(ready[0])  # the task now runs inside its namespace
+            os.close(ready_w)
+        failure = executor.wait_ready(ready_r)
+        if failure:
+            raise LaunchError(failure)
         self._update(task, "TASK_RUNNING")
 
     # --- state changes -----------------------------------------------------------------------
@@ -285,8 +275,12 @@ class Cluster:
         if task.proc is not None:
             task.proc.returncode = status if status is not None else -9
         task.exit_code = status
-        # Mesos destroys the container when the task's command exits: nothing else survives.
+        # Mesos destroys the container when the task's command exits: nothing else survives
+        # (the task's first process did so already; this catches what escaped it), and the
+        # container's writable layers go with it.
         self._destroy_container(task, signal.SIGKILL)
+        shutil.rmtree(executor.container_dir(self.state_dir, task.container_id),
+                      ignore_errors=True)
         if task.killing:
             state, message = "TASK_KILLED", "Command terminated with signal Terminated"
         elif status == 0:
@@ -404,25 +398,18 @@ class Cluster:
         return done
 
     def reset(self, wipe_volumes: bool = False) -> None:
-        """Stop every task and forget completed ones; optionally wipe volumes and overlays."""
+        """Stop every task and forget completed ones; optionally wipe volumes (and the
+        per-agent directories standing in for absolute host paths)."""
         self.stop_all()
         self.flush_events()
         with self._lock:
             for framework in self.frameworks.values():
                 framework.completed_tasks.clear()
         shutil.rmtree(self.state_dir / "slaves", ignore_errors=True)
+        shutil.rmtree(self.state_dir / "containers", ignore_errors=True)
         if wipe_volumes:
-            self._stop_namespaces()
             shutil.rmtree(self.state_dir / "volumes", ignore_errors=True)
             shutil.rmtree(self.state_dir / "agents", ignore_errors=True)
-
-    def _stop_namespaces(self) -> None:
-        with self._ns_lock:
-            holders = list(self._namespaces.values())
-            self._namespaces.clear()
-        for holder in holders:
-            holder.stop()
-        self._reaper.wait_idle([h.pid for h in holders], 5.0)
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop every task and helper process, reap them, and stop the cluster's threads."""
@@ -431,7 +418,6 @@ class Cluster:
                 return
             self._closed = True
         self.stop_all(timeout)
-        self._stop_namespaces()
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
             left = kill_marked(self.master_id)

@@ -36,4 +36,10 @@ class ConfigError(SimError):
 
 
 class IsolationError(SimError):
-    """The mount-namespace isolation of an agent or a task could not be set up."""
+    """Isolation cannot work with these settings (e.g. the state directory lies under a
+    directory that every task's overlay hides)."""
+
+
+class LaunchError(SimError):
+    """A task's container could not be set up or its program not executed (the task fails
+    with this sentence, as Mesos's ``Failed to launch the command``)."""

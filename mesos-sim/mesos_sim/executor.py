@@ -1,10 +1,12 @@
-"""How a simulated task is started: sandbox, environment, argv, and per-agent namespaces.
+"""How a simulated task is started: sandbox, environment, argv, and its container.
 
 The Mesos command executor runs a task's ``cmd`` with ``/bin/sh -c`` or its ``args`` without a
 shell, in the sandbox directory ``<state>/slaves/<agent id>/frameworks/<framework id>/executors/
 <task id>/runs/<container id>`` (``runs/latest`` links to it), with ``stdout`` and ``stderr``
-files there.  With isolation the argv is wrapped in ``isolation.py run`` (see that module),
-which joins the agent's namespace held by an :class:`AgentNamespace` process.
+files there.  Every task's argv is wrapped in ``task_init.py run`` (see that module): a first
+process per task that reaps the task's orphans and, with isolation, gives the task its own
+copy-on-write ``/etc``, ``/var/lib``, ``/var/log`` and ``/run`` under
+``<state>/containers/<container id>/`` (removed when the task ends).
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import json
 import logging
 import os
 import select
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -22,12 +22,12 @@ from pathlib import Path
 
 from mesos_sim.agents import Agent
 from mesos_sim.errors import IsolationError
-from mesos_sim.isolation import OVERLAY_TARGETS
-from mesos_sim.reaper import MARKER, Reaper
+from mesos_sim.reaper import MARKER
+from mesos_sim.task_init import OVERLAY_TARGETS
 from mesos_sim.volumes import VolumeBind
 
 LOG = logging.getLogger(__name__)
-ISOLATION_SCRIPT = str(Path(__file__).with_name("isolation.py"))
+TASK_INIT = str(Path(__file__).with_name("task_init.py"))
 _BASE_ENV_KEYS = ("LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV")
 
 
@@ -95,19 +95,38 @@ def task_argv(cmd: str | None, args: Sequence[str] | None) -> list[str]:
     raise ValueError("a task needs 'cmd' or 'args'")
 
 
-def isolated_argv(argv: Sequence[str], *, join: int, binds: Sequence[VolumeBind],
-                  chdir: Path, ready_fd: int | None = None) -> list[str]:
-    """``argv`` wrapped so that it runs in the agent's namespace with its volumes mounted."""
-    spec: dict[str, object] = {
-        "join": join, "chdir": str(chdir), "ready_fd": ready_fd,
-        "binds": [[str(b.source), b.target, b.mode] for b in binds if b.target.startswith("/")]}
-    return [sys.executable, "-I", "-S", ISOLATION_SCRIPT, "run", json.dumps(spec), "--", *argv]
+def container_dir(state_dir: Path, container_id: str) -> Path:
+    """Where a task's private file system layers live (with isolation)."""
+    return state_dir / "containers" / container_id
+
+
+def container_argv(argv: Sequence[str], *, chdir: Path, ready_fd: int,
+                   isolation: dict[str, object] | None = None) -> list[str]:
+    """``argv`` wrapped in the task's first process (``task_init.py run``); ``isolation`` is
+    what :func:`isolation_spec` returns, or None to share the host's file system."""
+    spec: dict[str, object] = {"chdir": str(chdir), "ready_fd": ready_fd,
+                               "isolate": isolation is not None, **(isolation or {})}
+    return [sys.executable, "-I", "-S", TASK_INIT, "run", json.dumps(spec), "--", *argv]
+
+
+def isolation_spec(layers: Path, agent: Agent, all_agents: Sequence[Agent],
+                   binds: Sequence[VolumeBind]) -> dict[str, object]:
+    """The task's own overlays (upper and work directories under ``layers``), host name,
+    ``/etc/hosts`` entries and volume binds."""
+    overlays = []
+    for target in OVERLAY_TARGETS:
+        base = layers / target.strip("/").replace("/", "_")
+        overlays.append([target, str(base / "upper"), str(base / "work")])
+    return {"hostname": agent.hostname, "overlays": overlays,
+            "hosts": [[a.address, a.hostname] for a in all_agents if a.hostname != a.address],
+            "binds": [[str(b.source), b.target, b.mode] for b in binds
+                      if b.target.startswith("/")]}
 
 
 def enter_argv(argv: Sequence[str], *, pid: int, chdir: Path) -> list[str]:
     """``argv`` wrapped so that it runs inside the namespaces of the task process ``pid``."""
     spec = {"join": pid, "chdir": str(chdir)}
-    return [sys.executable, "-I", "-S", ISOLATION_SCRIPT, "enter", json.dumps(spec), "--", *argv]
+    return [sys.executable, "-I", "-S", TASK_INIT, "enter", json.dumps(spec), "--", *argv]
 
 
 def check_isolation_state_dir(state_dir: Path) -> None:
@@ -119,61 +138,20 @@ def check_isolation_state_dir(state_dir: Path) -> None:
                                  "overlays; choose a state directory elsewhere (e.g. /srv).")
 
 
-def wait_ready(read_fd: int, timeout: float = 30.0) -> None:
-    """Wait until the write end of this pipe is closed everywhere (exec done or failed)."""
+def wait_ready(read_fd: int, timeout: float = 30.0) -> str:
+    """Wait until the write end of this pipe is closed everywhere (the task's exec done or
+    failed); return what was written to it: why the task could not start (``""`` = it runs)."""
     deadline = time.monotonic() + timeout
+    written = b""
     try:
         while True:
             left = deadline - time.monotonic()
             readable, _, _ = select.select([read_fd], [], [], max(left, 0))
-            if not readable or not os.read(read_fd, 4096):
-                return
+            if not readable:
+                return written.decode("utf-8", "replace")
+            chunk = os.read(read_fd, 4096)
+            if not chunk:
+                return written.decode("utf-8", "replace")
+            written += chunk
     finally:
         os.close(read_fd)
-
-
-class AgentNamespace:
-    """The process that holds one agent's mount/UTS namespace with its overlays."""
-
-    def __init__(self, state_dir: Path, agent: Agent, all_agents: Sequence[Agent],
-                 sim_id: str, reaper: Reaper) -> None:
-        base = state_dir / "agents" / agent.hostname / "overlay"
-        overlays = [[t, str(base / t.strip("/").replace("/", "_") / "upper"),
-                     str(base / t.strip("/").replace("/", "_") / "work")] for t in OVERLAY_TARGETS]
-        spec = {"hostname": agent.hostname, "overlays": overlays,
-                "hosts": [[a.address, a.hostname] for a in all_agents if a.hostname != a.address]}
-        log_path = state_dir / "agents" / agent.hostname / "isolation.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = base_environment()
-        env[MARKER] = sim_id
-        with open(log_path, "ab") as log, reaper.lock:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", ISOLATION_SCRIPT, "hold", json.dumps(spec)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
-                cwd=str(log_path.parent), start_new_session=True)
-            reaper.watch(self._proc.pid, self._exited)
-        assert self._proc.stdout is not None
-        ready = self._proc.stdout.readline()
-        if ready.strip() != b"ready":
-            self.stop()
-            detail = log_path.read_text(errors="replace").strip().splitlines()
-            raise IsolationError(f"isolation for agent {agent.hostname} failed: "
-                                 f"{detail[-1] if detail else 'no output'} (see {log_path}).")
-        self.pid = self._proc.pid
-
-    def _exited(self, status: int | None) -> None:
-        self._proc.returncode = status if status is not None else -9
-
-    def stop(self) -> None:
-        """End the holder (tasks already inside the namespace keep it alive until they exit)."""
-        for stream in (self._proc.stdin, self._proc.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
-        if self._proc.returncode is None:
-            try:
-                os.kill(self._proc.pid, signal.SIGKILL)
-            except OSError:
-                pass

@@ -1,9 +1,11 @@
 """Child-process watching for the simulator: pidfds, a reaper thread, and escaped processes.
 
 Every process the simulator starts carries ``KOLLA_SIM_ID=<cluster id>`` in its environment
-(and tasks also ``MESOS_TASK_ID``), which survives double forks and ``setsid``.  The process
-sets ``PR_SET_CHILD_SUBREAPER``, so orphans of its tasks are re-parented to it instead of PID 1
-(which does not reap promptly on these machines).
+(and tasks also ``MESOS_TASK_ID``), which survives double forks and ``setsid``.  Each task's
+first process (:mod:`mesos_sim.task_init`) is the subreaper of the task's orphans and reaps
+them; the simulator process is a subreaper too, as the backstop for what escapes a task's first
+process (it was SIGKILLed before its children), instead of PID 1 (which does not reap promptly
+on these machines).
 
 :class:`Reaper` waits on one ``pidfd`` per watched process in a single thread (no polling), reaps
 it with ``waitpid`` when it is our child, and calls the registered callback with the exit status.

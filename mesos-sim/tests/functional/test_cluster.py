@@ -19,6 +19,7 @@ import requests
 from mesos_sim.cluster import Cluster, StatusUpdate, Task, TaskSpec
 from mesos_sim.placement import NoPlacement, Placement, PlacementRequest
 from mesos_sim.reaper import marked_processes
+from mesos_sim.testing import wait_for
 
 AGENTS = [
     {"hostname": "ctl1", "address": "127.0.1.11", "attributes": {"role": "control"}},
@@ -190,7 +191,7 @@ def _overlay_works(tmp_path: Path) -> str | None:
     return None if probe.returncode == 0 else f"overlay mount failed: {probe.stderr.strip()}"
 
 
-def test_isolation_gives_each_agent_its_own_files(tmp_path: Path) -> None:
+def test_isolation_gives_each_task_its_own_files(tmp_path: Path) -> None:
     reason = _overlay_works(tmp_path)
     if reason:
         pytest.skip(reason)
@@ -199,29 +200,43 @@ def test_isolation_gives_each_agent_its_own_files(tmp_path: Path) -> None:
     try:
         container = {"docker": {"image": "x", "parameters": [
             {"key": "volume", "value": "mariadb:/var/lib/mysql"}]}}
-        script = ('echo "$KOLLA_HOSTNAME" > /etc/kolla-sim-foo; cat /etc/kolla-sim-foo; '
-                  'hostname; echo "$KOLLA_HOSTNAME" > /var/lib/mysql/owner; '
-                  'getent hosts ctl2 | cut -d" " -f1')
-        tasks = [launch(c, f"t.{host}", group=f"/{host}", cmd=script, container=container,
-                        constraints=[["hostname", "IS", host]]) for host in ("ctl1", "ctl2")]
+        writer = ('echo "$MESOS_TASK_ID" > /etc/kolla-sim-foo; '
+                  'echo "$MESOS_TASK_ID" > /var/lib/kolla-sim-state; '
+                  'echo "$MESOS_TASK_ID" >> /var/lib/mysql/writers; echo ready; exec sleep 300')
+        ctl1 = [["hostname", "IS", "ctl1"]]
+        # two tasks on one agent, as a running daemon and a job of the next generation
+        tasks = [launch(c, f"t.{name}", group=f"/{name}", cmd=writer, container=container,
+                        constraints=ctl1) for name in ("a", "b")]
         for task in tasks:
-            assert rec.wait(task.id).state == "TASK_FINISHED", (task.sandbox / "stderr")
+            wait_for(lambda t=task: (t.sandbox / "stdout").read_text() == "ready\n",
+                     what=f"{task.id} wrote its files")
         for task in tasks:
-            host = task.agent.hostname
-            out = (task.sandbox / "stdout").read_text().split()
-            assert out == [host, host, "127.0.1.12"]
-            assert (c.state_dir / "volumes" / host / "mariadb" / "owner").read_text() == \
-                host + "\n"
+            seen = c.exec_in_task(task.id, "cat /etc/kolla-sim-foo /var/lib/kolla-sim-state; "
+                                  "hostname; sort /var/lib/mysql/writers", timeout=5)
+            assert seen.output.split() == [task.id, task.id, "ctl1", "t.a", "t.b"], seen
         assert not Path("/etc/kolla-sim-foo").exists()
-        # a later task on the same agent finds the agent's files (e.g. a restarted MariaDB)
-        again = launch(c, "t.again", group="/again", cmd="cat /etc/kolla-sim-foo",
+        assert not Path("/var/lib/kolla-sim-state").exists()
+        layers = c.state_dir / "containers" / tasks[0].container_id
+        assert (layers / "etc" / "upper" / "kolla-sim-foo").read_text() == "t.a\n"
+        other = launch(c, "t.c", group="/c", container=container,
+                       cmd='hostname; getent hosts ctl1 | cut -d" " -f1; '
+                           'cat /etc/kolla-sim-foo 2>/dev/null || echo fresh; '
+                           'cat /var/lib/mysql/writers 2>/dev/null || echo empty',
                        constraints=[["hostname", "IS", "ctl2"]])
-        assert rec.wait("t.again").state == "TASK_FINISHED"
-        assert (again.sandbox / "stdout").read_text() == "ctl2\n"
-        sleeper = launch(c, "t.exec", group="/exec", cmd="sleep 30",
-                         constraints=[["hostname", "IS", "ctl1"]])
-        result = c.exec_in_task(sleeper.id, "cat /etc/kolla-sim-foo; hostname", timeout=5)
-        assert result.output.split() == ["ctl1", "ctl1"]
+        assert rec.wait(other.id).state == "TASK_FINISHED", (other.sandbox / "stderr")
+        # another agent: its own host name, every agent in /etc/hosts, its own volumes
+        assert (other.sandbox / "stdout").read_text().split() == [
+            "ctl2", "127.0.1.11", "fresh", "empty"]
+        c.kill(tasks[0].id, grace=1.0)
+        assert rec.wait(tasks[0].id).state == "TASK_KILLED"
+        assert not layers.exists()  # the container's writable layers end with it
+        later = launch(c, "t.later", group="/later", container=container, constraints=ctl1,
+                       cmd="cat /etc/kolla-sim-foo 2>/dev/null || echo fresh; "
+                           "sort /var/lib/mysql/writers")
+        assert rec.wait(later.id).state == "TASK_FINISHED", (later.sandbox / "stderr")
+        assert (later.sandbox / "stdout").read_text().split() == ["fresh", "t.a", "t.b"]
+        bad = launch(c, "t.bad", group="/bad", args=["/nonexistent/binary"])
+        assert rec.wait(bad.id).state == "TASK_FAILED" and "No such file" in bad.message
     finally:
         c.shutdown()
     assert marked_processes(c.master_id) == []
