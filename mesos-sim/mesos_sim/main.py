@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chronos-port", type=int, default=0, help="0 = ephemeral")
     parser.add_argument("--mesos-port", type=int, default=0, help="0 = ephemeral")
     parser.add_argument("--isolation", action="store_true",
-                        help="run each task in a mount namespace with a private copy-on-write "
-                             "/etc, /var/lib, /var/log and /run per agent, volumes mounted")
+                        help="give each task its own mount namespace with a private "
+                             "copy-on-write /etc, /var/lib, /var/log and /run, its volumes "
+                             "mounted and the agent's host name (needs root and overlayfs)")
     parser.add_argument("--chronos-failure-retry", type=float, default=60.0, metavar="SECONDS",
                         help="delay before Chronos retries a failed job (its --failure_retry)")
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level on stderr")

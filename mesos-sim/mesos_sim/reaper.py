@@ -52,7 +52,7 @@ def _environ(pid: int) -> dict[str, str]:
     return env
 
 
-def _stat(pid: int) -> tuple[str, int, int] | None:
+def proc_stat(pid: int) -> tuple[str, int, int] | None:
     """(state letter, ppid, start time) of ``pid``, or None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
@@ -152,7 +152,7 @@ class Reaper:
         with self.lock:
             known = set(self.watched())
             for pid in pids:
-                stat = _stat(pid)
+                stat = proc_stat(pid)
                 if stat is None:
                     continue
                 self._remembered[pid] = stat[2]
@@ -167,7 +167,7 @@ class Reaper:
         with self.lock:
             watched = set(self.watched())
             for pid, started in list(self._remembered.items()):
-                stat = _stat(pid)
+                stat = proc_stat(pid)
                 if stat is None or stat[2] != started:
                     del self._remembered[pid]
                 elif stat[0] == "Z" and stat[1] == me and pid not in watched:
@@ -183,7 +183,7 @@ class Reaper:
         me = os.getpid()
         watched = set(self.watched())
         children = [int(n) for n in os.listdir("/proc") if n.isdigit() and int(n) not in watched
-                    and (_stat(int(n)) or ("", 0, 0))[1] == me]
+                    and (proc_stat(int(n)) or ("", 0, 0))[1] == me]
         self.adopt(p for p in children if _environ(p).get(MARKER) == self.sim_id)
 
     def _finish(self, pid: int) -> None:

@@ -63,7 +63,7 @@ def test_product_wheel_contains_no_simulator(tmp_path: Path) -> None:
 def test_simulator_wheel_installs_and_runs_alone(tmp_path: Path) -> None:
     wheel = build_wheel(clean_copy("mesos-sim", tmp_path / "src"), tmp_path / "dist")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "mesos_sim/marathon/service.py" in names and "mesos_sim/isolation.py" in names
+    assert "mesos_sim/marathon/service.py" in names and "mesos_sim/task_init.py" in names
     assert [n for n in names if n.startswith("kolla_mesos/") or n.startswith("tests/")] == []
     venv = tmp_path / "venv"
     # A fresh venv without system site packages; this venv's pip installs into it (``--python``)

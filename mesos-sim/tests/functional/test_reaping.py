@@ -10,7 +10,7 @@ import pytest
 import requests
 from marathon_helpers import Sim, marathon_of
 
-from mesos_sim.reaper import marked_processes
+from mesos_sim.reaper import marked_processes, proc_stat
 from mesos_sim.simulator import Simulator
 from mesos_sim.testing import wait_for
 
@@ -26,22 +26,11 @@ def msim(sim: Simulator) -> Iterator[Sim]:
         yield running
 
 
-def zombies(parents: set[int]) -> set[tuple[int, str]]:
-    """(pid, command) of zombies whose parent is one of ``parents``."""
-    found = set()
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as handle:
-                data = handle.read()
-        except OSError:
-            continue
-        comm = data[data.find(b"(") + 1:data.rfind(b")")].decode(errors="replace")
-        state, ppid = data[data.rfind(b")") + 2:].split()[:2]
-        if state == b"Z" and int(ppid) in parents:
-            found.add((int(name), comm))
-    return found
+def zombies(parents: set[int]) -> set[int]:
+    """Zombies whose parent is one of ``parents``."""
+    pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    return {pid for pid in pids
+            if (stat := proc_stat(pid)) is not None and stat[0] == "Z" and stat[1] in parents}
 
 
 def simulator_and_tasks(msim: Sim) -> set[int]:
