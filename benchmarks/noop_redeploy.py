@@ -20,11 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mesos_sim.simulator import Simulator  # noqa: E402
+
 from kolla_mesos import settings  # noqa: E402
 from kolla_mesos.apply.clients import Clients  # noqa: E402
 from kolla_mesos.apply.deploy import Deployer  # noqa: E402
 from kolla_mesos.plan.loader import PlanInputs, load_plan  # noqa: E402
-from kolla_mesos.sim.simulator import Simulator  # noqa: E402
 from kolla_mesos.testing.zookeeper import ZookeeperServer  # noqa: E402
 from tests.functional.deploy_helpers import make_env  # noqa: E402
 

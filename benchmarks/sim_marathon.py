@@ -21,9 +21,8 @@ import time
 from typing import Any
 
 import requests
-
-from kolla_mesos.sim.marathon import MarathonService
-from kolla_mesos.sim.simulator import Simulator
+from mesos_sim.marathon.service import MarathonService
+from mesos_sim.simulator import Simulator
 
 CMD = "exec python3 -m http.server --bind $HOST $PORT0"
 TIMEOUT = 600.0

@@ -31,23 +31,25 @@ apt_install() {
 }
 
 ensure_venv() {
-    # ensure_venv [EXTRAS]: create .venv and install the package (editable) with extras.
+    # ensure_venv [EXTRAS]: create .venv and install, editable, the simulator (mesos-sim, its
+    # own distribution: the product's wheel does not contain it) and kolla-mesos with extras.
     local extras="${1:-}"
     if [ ! -x "$PY" ]; then
         log "creating $VENV"
         python3 -m venv "$VENV"
     fi
     local stamp="$VENV/.kolla-mesos-installed${extras:+-$extras}"
-    if [ ! -f "$stamp" ] || [ "$TOP/setup.cfg" -nt "$stamp" ]; then
-        log "installing kolla-mesos${extras:+[$extras]} into $VENV"
+    if [ ! -f "$stamp" ] || [ "$TOP/setup.cfg" -nt "$stamp" ] \
+            || [ "$TOP/mesos-sim/setup.cfg" -nt "$stamp" ]; then
+        log "installing mesos-sim and kolla-mesos${extras:+[$extras]} into $VENV"
         # (pip's noise about this machine's extra local index is filtered; its status is kept)
-        if ! "$VENV/bin/pip" install -q --disable-pip-version-check -e "$TOP${extras:+[$extras]}" \
-                > "$VENV/pip-install.log" 2>&1; then
+        if ! "$VENV/bin/pip" install -q --disable-pip-version-check -e "$TOP/mesos-sim" \
+                -e "$TOP${extras:+[$extras]}" > "$VENV/pip-install.log" 2>&1; then
             grep -v "is neither a file nor a directory" "$VENV/pip-install.log" >&2
             echo "pip install failed (full log: $VENV/pip-install.log)" >&2
             return 1
         fi
-        "$VENV/bin/python" -c "import kolla_mesos"
+        "$VENV/bin/python" -c "import kolla_mesos, mesos_sim"
         touch "$stamp"
     fi
 }

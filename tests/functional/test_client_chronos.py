@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from mesos_sim.simulator import Simulator
 
 from kolla_mesos import errors
 from kolla_mesos.clients.chronos import ChronosClient, JobProgress
 from kolla_mesos.clients.mesos import MesosClient
-from kolla_mesos.sim.simulator import Simulator
 
 WAIT = 60.0
 FUTURE = "R1/2099-01-01T00:00:00Z/PT24H"

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 import requests
+from mesos_sim.simulator import Simulator
 
 from kolla_mesos import errors
 from kolla_mesos.clients.marathon import MarathonClient
 from kolla_mesos.clients.marathon_progress import AppProgress
-from kolla_mesos.sim.simulator import Simulator
 
 GROUP = "/kolla/clienttest"
 WAIT = 60.0

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from mesos_sim.simulator import Simulator
 
 from kolla_mesos import errors
 from kolla_mesos.clients.chronos import ChronosClient
 from kolla_mesos.clients.mesos import READ_CAP, MesosClient
-from kolla_mesos.sim.simulator import Simulator
 
 # 200 000 bytes of numbered lines on stdout: more than three 64 KiB reads
 LINES = 20_000

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from mesos_sim.simulator import Simulator
 
-from kolla_mesos.sim.simulator import Simulator
 from kolla_mesos.testing.zookeeper import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]

@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 import yaml
+from mesos_sim.chronos import jobs as chronos_jobs
+from mesos_sim.marathon import validate as marathon_validate
 
 from kolla_mesos import definition
 from kolla_mesos.plan.build import PlanSettings, find_deployment_files, load_profile
 from kolla_mesos.plan.loader import PlanInputs, load_plan
 from kolla_mesos.plan.model import Plan
-from kolla_mesos.sim import chronos_jobs, marathon_validate
 
 REPO = Path(__file__).resolve().parents[2]
 ETC = REPO / "etc" / "kolla-mesos"

@@ -1,0 +1,1 @@
+"""The simulated Mesos master and agent HTTP endpoints (state, tasks, sandbox files)."""
