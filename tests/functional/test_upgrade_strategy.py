@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from kolla_mesos import zkpaths
-from kolla_mesos.sim.simulator import Simulator
+from mesos_sim.simulator import Simulator
 from tests.functional.deploy_helpers import DATA, DeployEnv, make_env
 
 pytestmark = pytest.mark.timeout(600)
