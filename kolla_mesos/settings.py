@@ -81,16 +81,20 @@ zookeeper_opts: list[cfg.Opt] = [
         "creates with these credentials.",
     ),
     cfg.StrOpt(
-        "runner_credentials_file",
-        help="File holding the runners' ZooKeeper digest credentials as 'user:password'. The "
-        "deployer grants them read access to generations and write access to status, locks "
-        "and members only. The same file must exist at runner_credentials_path on every agent.",
+        "runner_credentials_dir",
+        help="Directory, on the deployer, holding one runner identity per topology host: "
+        "<host>.cred with 'runner-<host>:password' (mode 0600), created by 'kolla-mesos "
+        "genpwd'. A host's runner may read only the generation subtrees of the services of "
+        "its groups, and write status, locks and members. Copy <host>.cred to "
+        "runner_credentials_path on that host.",
     ),
     cfg.StrOpt(
         "runner_credentials_path",
         default="/etc/kolla-mesos/zookeeper-runner.cred",
-        help="Path, on every Mesos agent and inside every task, of the runners' credentials "
-        "file. Tasks receive only this path, never the credentials.",
+        help="Path, on every Mesos agent and inside every task, of that host's runner "
+        "credentials file. Tasks receive only this path, never the credentials. '{host}' in "
+        "it is replaced by the host name (for hosts sharing one file system, such as the "
+        "simulator's agents).",
     ),
     cfg.FloatOpt(
         "timeout",

@@ -5,6 +5,7 @@ Layout (docs/zookeeper-layout.md)::
     <root>/<deployment>                         deployment metadata (json)
       current                                   the active generation number
       generations/<n>/manifest                  json: services, hashes, created_by, version
+      generations/<n>/index                     json: per service its hosts, commands, hashes
       generations/<n>/services/<project>/<service>/definition
       generations/<n>/services/<project>/<service>/files/<name>
       generations/<n>/services/<project>/<service>/files/<name>/hosts/<hostname>
@@ -25,6 +26,7 @@ DEFAULT_ROOT = "/kolla"
 CURRENT = "current"
 GENERATIONS = "generations"
 MANIFEST = "manifest"
+INDEX = "index"
 SERVICES = "services"
 DEFINITION = "definition"
 FILES = "files"

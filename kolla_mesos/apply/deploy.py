@@ -113,6 +113,7 @@ class Deployer:
     def deploy(self, plan: Plan) -> DeployReport:
         """Bring the deployment to ``plan``; see the module docstring."""
         self._job_labels = {j.name: f"{j.service}/{j.command}" for j in plan.jobs()}
+        self.clients.store.check_runner_identities(plan.hosts())
         live, changes = self.plan_diff(plan)
         if changes.empty:
             self.progress.note("no changes: configuration, apps and jobs are up to date")
@@ -128,7 +129,7 @@ class Deployer:
                 self.clients.store.ensure_deployment({"deployment": plan.deployment_id})
                 nodes = dict(plan.zk_nodes())
                 nodes[zkpaths.MANIFEST] = canonical_json(plan.manifest(self.created_by))
-                generation = self.clients.store.write_generation(nodes)
+                generation = self.clients.store.write_generation(nodes, plan.readers())
                 self.clients.store.switch_current(generation, expected=previous)
                 self.progress.note(f"published generation {generation}"
                                    f" (previous: {previous if previous is not None else 'none'})")

@@ -27,7 +27,7 @@ import logging
 import os
 import posixpath
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -37,7 +37,7 @@ from kazoo.handlers.threading import KazooTimeoutError
 
 from kolla_mesos import errors, zkpaths
 from kolla_mesos.clients import zk_acl, zk_batch, zk_io
-from kolla_mesos.clients.zk_acl import Credentials, read_credentials
+from kolla_mesos.clients.zk_acl import Credentials, RunnerIdentities, read_credentials
 
 LOG = logging.getLogger(__name__)
 
@@ -52,13 +52,14 @@ class Store:
     """One deployment's nodes in ZooKeeper, accessed with the deployer's credentials."""
 
     def __init__(self, hosts: str, root: str, deployment_id: str, credentials: Credentials,
-                 runner_credentials: Credentials | None = None, timeout: float = 15.0,
+                 runner_credentials: RunnerIdentities | None = None, timeout: float = 15.0,
                  batch_limit: int = zk_batch.DEFAULT_BATCH_LIMIT) -> None:
         self.hosts = hosts
         self.root = "/" + root.strip("/")
         self.deployment_id = deployment_id
         self.credentials = credentials
-        self.runner_credentials = runner_credentials
+        #: topology host -> that host's runner identity
+        self.runner_credentials: RunnerIdentities = dict(runner_credentials or {})
         self.timeout = timeout
         self.batch_limit = batch_limit
         self.writes = 0
@@ -257,12 +258,28 @@ class Store:
                 out[posixpath.relpath(path, gen)] = data
         return out
 
-    def write_generation(self, nodes: Mapping[str, bytes]) -> int:
+    def check_runner_identities(self, hosts: Collection[str]) -> None:
+        """Refuse, before anything is written, hosts that have no runner identity."""
+        missing = zk_acl.missing_runner_hosts(self.runner_credentials, hosts)
+        if missing:
+            raise errors.ConfigError(
+                f"No runner credentials for host(s) {', '.join(missing)}: each topology host "
+                "needs <[zookeeper] runner_credentials_dir>/<host>.cred (run 'kolla-mesos "
+                "genpwd' to create them, then copy each to runner_credentials_path on its host)."
+            )
+
+    def write_generation(self, nodes: Mapping[str, bytes],
+                         readers: Mapping[str, Collection[str]] | None = None) -> int:
         """Write ``nodes`` (relative path -> data) as a new generation and return its number.
 
-        The manifest (``nodes['manifest']``, or a minimal one when absent) is written last;
-        ``current`` is not switched.
+        ``readers`` maps a subtree (``services/<project>/<service>``) to the hosts whose
+        runners may read it; every other node is readable by every runner.  The manifest
+        (``nodes['manifest']``, or a minimal one when absent) is written last; ``current`` is
+        not switched.
         """
+        subtree_acls = {rel: zk_acl.service_acl(self.credentials, self.runner_credentials,
+                                                 hosts)
+                         for rel, hosts in (readers or {}).items()}
         payload = dict(nodes)
         if zkpaths.MANIFEST not in payload:
             payload[zkpaths.MANIFEST] = json.dumps(
@@ -275,7 +292,7 @@ class Store:
         for _attempt in range(3):
             number = (self._max_seen or 0) + 1
             try:
-                return self._write_generation(number, payload)
+                return self._write_generation(number, payload, subtree_acls)
             except _Taken:
                 self._gen_numbers()
         raise errors.LockedError(
@@ -283,10 +300,11 @@ class Store:
             "is a second deployer running without the deploy lock?"
         )
 
-    def _write_generation(self, number: int, payload: dict[str, bytes]) -> int:
+    def _write_generation(self, number: int, payload: dict[str, bytes],
+                          subtree_acls: Mapping[str, list[Any]]) -> int:
         gen = zkpaths.generation(self.root, self.deployment_id, number)
         ops = zk_batch.tree_create_ops(gen, payload, self._acl_for("read"),
-                                       last=zkpaths.MANIFEST)
+                                       last=zkpaths.MANIFEST, subtree_acls=subtree_acls)
         batches = zk_batch.plan_batches(ops, self.batch_limit)
         LOG.info("Writing generation %d (%d nodes, %d transactions) to %s",
                  number, len(ops), len(batches), gen)
@@ -396,6 +414,9 @@ class Store:
     def deploy_lock(self, timeout: float | None = None) -> Iterator[None]:
         """Hold the deployment's deploy lock; LockedError if not acquired within ``timeout``."""
         path = zkpaths.deploy_lock(self.root, self.deployment_id)
+        # The lock recipe creates missing parents with the deployer-only default ACL: create
+        # the root first, with the ACL docs/zookeeper-layout.md gives it.
+        self._ensure_root()
         ident = f"{socket.gethostname()}:{os.getpid()}"
         lock = self.client.Lock(path, ident)
         wait = self.timeout if timeout is None else timeout

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from kolla_mesos import errors
 from kolla_mesos.clients import zk_acl, zk_batch
 
-ACL = zk_acl.read_acl(("deployer", "secret"), ("runner", "secret2"))
+ACL = zk_acl.read_acl(("deployer", secrets.token_hex(8)),
+                      {"node1": ("runner", secrets.token_hex(8))})
 
 
 def test_create_op_size_counts_every_field() -> None:
