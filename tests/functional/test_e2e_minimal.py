@@ -12,6 +12,7 @@ import json
 import os
 import random
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -112,10 +113,11 @@ class Deployment:
         (self.etc / "topology.yml").write_text(yaml.safe_dump(topology))
         shutil.copy(REPO / "etc/kolla-mesos/passwords.yml", self.etc / "passwords.yml")
         os.chmod(self.etc / "passwords.yml", 0o600)
-        for name, secret in (("deployer.cred", "kolla-deployer:e2e-deployer-5b1d"),
-                             ("runner.cred", "kolla-runner:e2e-runner-93fa")):
-            (self.etc / name).write_text(secret + "\n")
-            os.chmod(self.etc / name, 0o600)
+        # random deployer credentials (no fixed credential in the repository); the runner
+        # identities, one per agent, come from genpwd below
+        deployer = os.open(self.etc / "deployer.cred", os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(deployer, "w") as out:
+            out.write(f"kolla-deployer:{secrets.token_hex(16)}\n")
         self.conf.write_text(f"""[kolla]
 deployment_id = e2e
 profile = minimal
@@ -128,8 +130,8 @@ deploy_timeout = 600
 hosts = {zk_hosts}
 root = {zk_root}
 credentials_file = {self.etc / "deployer.cred"}
-runner_credentials_file = {self.etc / "runner.cred"}
-runner_credentials_path = {self.etc / "runner.cred"}
+runner_credentials_dir = {self.etc / "runners"}
+runner_credentials_path = {self.etc / "runners"}/{{host}}.cred
 timeout = 10
 
 [marathon]
