@@ -279,6 +279,11 @@ def _parse_command(name: str, raw: Any, where: str, problems: list[str]) -> Comm
         parsed = _parse_dependency(dep, f"{where}.dependencies[{i}]", problems)
         if parsed:
             deps.append(parsed)
+    ready = raw.get("ready")
+    if isinstance(ready, dict) and "tcp" in ready:
+        port = ready["tcp"]
+        _need(problems, f"{where}.ready.tcp", isinstance(port, int) and not isinstance(
+            port, bool) and 0 < port < 65536, f"{port!r} is not a port number (1-65535).")
     files = raw.get("files")
     _need(problems, f"{where}.files", files is None or (
         isinstance(files, list) and all(isinstance(f, str) for f in files)),

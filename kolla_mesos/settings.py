@@ -67,6 +67,10 @@ zookeeper_opts: list[cfg.Opt] = [
     cfg.StrOpt(
         "hosts",
         default="127.0.0.1:2181",
+        # host[:port][,host[:port]...][/chroot]: malformed is named at once, not after the
+        # connection timeout
+        regex=r"^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
+              r"(?:,(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?)*(?:/[^,\s]*)?$",
         help="Comma-separated host:port list of the ZooKeeper ensemble.",
     ),
     cfg.StrOpt(
@@ -218,6 +222,13 @@ def load(config_files: Sequence[str] = (), overrides: dict[str, dict[str, object
     return conf
 
 
+#: What a regex-checked option expects, said in words instead of the regex.
+_EXPECTED = {
+    ("zookeeper", "hosts"): "a comma-separated list of host:port (optionally followed by "
+                            "/chroot), such as zk1:2181,zk2:2181",
+}
+_NO_MATCH = re.compile(r"^Value (?P<value>.*) doesn't match regex .*$", re.S)
+
 _OSLO_INVALID = re.compile(
     r"Value for option \S+ from LocationInfo\(.*?detail=(?P<file>'[^']*'|None)\) is not "
     r"valid: (?P<reason>.*)", re.S)
@@ -241,4 +252,7 @@ def _invalid(group: str, name: str, exc: BaseException, where: str = "") -> str:
         text = _TUPLE_REPR.sub(r"\g<first>", text)
         if match["file"] != "None":
             where = f" in {match['file'].strip(chr(39))}"
+    no_match = _NO_MATCH.match(text)
+    if no_match and (group, name) in _EXPECTED:
+        text = f"{no_match['value']} is not {_EXPECTED[(group, name)]}"
     return f"Invalid setting [{group}] {name}{where}: {text.rstrip('.')}."

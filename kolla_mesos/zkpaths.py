@@ -36,6 +36,10 @@ LOCKS = "locks"
 MEMBERS = "members"
 DEPLOY_LOCK = "deploy-lock"
 
+#: Largest rendered file a generation stores: ZooKeeper refuses a request over 1 MB
+#: (``jute.maxbuffer``), and the node's path and ACL (one entry per host) share it.
+MAX_FILE_BYTES = 900 * 1024
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 

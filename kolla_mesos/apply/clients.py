@@ -99,6 +99,14 @@ class Clients:
                 f"Deployment {self.deployment_id!r} has no generation yet (run 'kolla-mesos "
                 "deploy' first)."
             )
+        if generation is not None:
+            # the operator named it: a missing one is a bad input, as for 'rollback --to N'
+            generations = self.store.list_generations()
+            if number not in generations:
+                raise errors.ConfigError(
+                    f"Generation {number} does not exist (available: "
+                    f"{', '.join(map(str, generations)) or 'none'})."
+                )
         return number, self.store.read_generation(number)
 
     def masker(self) -> Masker:

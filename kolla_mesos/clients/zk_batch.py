@@ -83,7 +83,8 @@ def plan_batches(ops: Sequence[Op], limit: int = DEFAULT_BATCH_LIMIT,
     used = MULTI_OVERHEAD
     for op in ops:
         if MULTI_OVERHEAD + op.size > limit:
-            raise errors.ZookeeperError(
+            # the content is the operator's (a rendered file): a bad input, not a remote error
+            raise errors.ConfigError(
                 f"The ZooKeeper node {op.path} is too large to store: {len(op.data)} bytes of "
                 f"data exceed ZooKeeper's request limit of {limit} bytes."
             )

@@ -247,7 +247,7 @@ def test_batching_large_nodes_with_exact_limit(zk_hosts: str, zk_root: str) -> N
         fill = zk_batch.ZK_MAX_REQUEST - zk_batch.batch_size([zk_batch.create(path, b"", acl)])
         assert st.write_generation({"exact": b"e" * fill}) == n + 1
         assert len(st.read_generation(n + 1)["exact"]) == fill
-        with pytest.raises(errors.ZookeeperError, match="/exact is too large"):
+        with pytest.raises(errors.ConfigError, match="/exact is too large"):
             st.write_generation({"exact": b"e" * (fill + 1)})
 
 

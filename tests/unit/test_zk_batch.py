@@ -39,7 +39,7 @@ def test_plan_batches_caps_op_count() -> None:
 
 def test_single_node_over_limit_is_named() -> None:
     ops = [zk_batch.create("/g/ok", b"x", ACL), zk_batch.create("/g/huge", bytes(5000), ACL)]
-    with pytest.raises(errors.ZookeeperError, match="/g/huge is too large.*5000 bytes"):
+    with pytest.raises(errors.ConfigError, match="/g/huge is too large.*5000 bytes"):
         zk_batch.plan_batches(ops, limit=4000)
 
 
