@@ -114,6 +114,7 @@ class ZookeeperServer:
         except FileNotFoundError:
             pass
         password = secrets.token_urlsafe(32)
+        self.base_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(f"{SUPER_USER}:{password}\n")
@@ -140,6 +141,7 @@ class ZookeeperServer:
             "maxClientCnxns=0\n"
             "jute.maxbuffer=1048575\n"
         )
+        os.chmod(cfg, 0o600)
         return cfg
 
     def start(self, timeout: float = 60.0) -> ZookeeperServer:

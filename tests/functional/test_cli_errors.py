@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -76,7 +77,7 @@ def _bad_timeout(env: DeployEnv) -> str:
 
 def _marathon_credentials_open(env: DeployEnv) -> str:
     path = env.etc / "marathon.cred"
-    path.write_text("ops:marathon-pw-5e1\n")
+    path.write_text(f"ops:{secrets.token_hex(8)}\n")
     path.chmod(0o644)
     env.conf.write_text(env.conf.read_text().replace(
         "[marathon]\n", f"[marathon]\ncredentials_file = {path}\n"))

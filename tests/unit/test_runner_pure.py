@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -151,8 +152,9 @@ def test_runner_acl_round_trip_and_errors() -> None:
 
     from kolla_mesos.runner.session import acl_to_json, parse_acl
 
-    acl = [make_digest_acl("deployer", "pw", all=True),
-           make_digest_acl("runner", "pw2", read=True, write=True, create=True, delete=True)]
+    acl = [make_digest_acl("deployer", secrets.token_hex(8), all=True),
+           make_digest_acl("runner", secrets.token_hex(8), read=True, write=True, create=True,
+                           delete=True)]
     raw = acl_to_json(acl)
     assert raw[1]["perms"] == 15 and raw[0]["id"].startswith("deployer:")
     assert parse_acl(raw, "/kolla/d") == acl
