@@ -121,7 +121,8 @@ class Deployer:
             return self._report(plan, live.generation, live.generation, changes)
         # A deployer killed while holding the lock keeps it until its session expires (one
         # session timeout): wait a little longer than that before reporting a conflict.
-        with self.clients.store.deploy_lock(timeout=2 * self.clients.store.timeout + 5):
+        with self.clients.store.deploy_lock(timeout=2 * self.clients.store.timeout + 5,
+                                            on_wait=self.progress.note):
             live, changes = self.plan_diff(plan)  # re-read under the lock
             previous = live.generation
             generation = previous

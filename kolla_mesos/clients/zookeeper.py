@@ -16,7 +16,9 @@ Protocol (DESIGN section 4, docs/zookeeper-layout.md):
   write in progress).
 
 :attr:`Store.writes` counts the write operations sent (each create/set/delete/set-ACL, one
-per op of a transaction); the deploy lock's own ephemeral nodes are not counted.
+per op of a transaction); the deploy lock's own ephemeral nodes are not counted, nor are the
+deletes of garbage collection, counted apart in :attr:`Store.gc_deletes` (a deploy that
+changes nothing must not look as if it wrote).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import logging
 import os
 import posixpath
 import socket
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -63,6 +65,7 @@ class Store:
         self.timeout = timeout
         self.batch_limit = batch_limit
         self.writes = 0
+        self.gc_deletes = 0
         self.path = zkpaths.deployment(self.root, deployment_id)
         self._client: Any = None
         #: Highest generation number seen in this session (numbers only grow).
@@ -402,7 +405,7 @@ class Store:
         paths = sorted(tree, key=lambda p: (-p.count("/"), p))
         ops = [zk_batch.delete(p) for p in paths]
         try:
-            self.writes += zk_io.commit_pipelined(
+            self.gc_deletes += zk_io.commit_pipelined(
                 self.client, zk_batch.plan_batches(ops, self.batch_limit), self.timeout)
         except zk_io.OpFailed as failed:
             raise zk_io.translate(failed.error, "delete", failed.op.path,
@@ -411,8 +414,13 @@ class Store:
     # --- locks and runner state --------------------------------------------------------
 
     @contextlib.contextmanager
-    def deploy_lock(self, timeout: float | None = None) -> Iterator[None]:
-        """Hold the deployment's deploy lock; LockedError if not acquired within ``timeout``."""
+    def deploy_lock(self, timeout: float | None = None,
+                    on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold the deployment's deploy lock; LockedError if not acquired within ``timeout``.
+
+        When another deployer holds it, ``on_wait`` is told who and for how long this one
+        waits (an operator otherwise sees a deploy that hangs silently).
+        """
         path = zkpaths.deploy_lock(self.root, self.deployment_id)
         # The lock recipe creates missing parents with the deployer-only default ACL: create
         # the root first, with the ACL docs/zookeeper-layout.md gives it.
@@ -422,7 +430,13 @@ class Store:
         wait = self.timeout if timeout is None else timeout
         with self._mapped("lock", path):
             try:
-                got = lock.acquire(blocking=True, timeout=wait)
+                got = lock.acquire(blocking=False)
+                if not got:
+                    if on_wait is not None:
+                        holders = ", ".join(lock.contenders()) or "another deployer"
+                        on_wait(f"waiting up to {wait:g} s for the deploy lock {path} held "
+                                f"by {holders}")
+                    got = lock.acquire(blocking=True, timeout=wait)
             except kz.LockTimeout:
                 got = False
         if not got:

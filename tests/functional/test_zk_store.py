@@ -64,8 +64,11 @@ def test_write_switch_read_and_gc(store: Store) -> None:
     assert numbers == [1, 2, 3, 4]
     assert store.current_generation() == 4
     assert store.read_generation(3) == small_generation("2")
+    writes = store.writes
     assert store.gc(keep=2) == [1, 2]
     assert store.list_generations() == [3, 4]
+    # garbage collection is counted apart from the writes a deploy reports
+    assert store.writes == writes and store.gc_deletes == 2 * (len(small_generation("")) + 6)
     # current is never collected, even when it is older than the newest `keep`
     store.switch_current(3, 4)
     store.write_generation(small_generation("5"))
