@@ -87,16 +87,27 @@ def _plan_rows(app: Any, plan: Any, show_diff: bool) -> tuple[Any, Any]:
     return columns, rows
 
 
+def _project(have: Any, want: Any) -> Any:
+    """``have`` cut down to the keys ``want`` has, at every depth (lists item by item), equal
+    numbers written alike."""
+    if isinstance(have, dict) and isinstance(want, dict):
+        return {key: _project(value, want[key]) for key, value in have.items() if key in want}
+    if isinstance(have, list) and isinstance(want, list):
+        return [_project(item, want[i]) if i < len(want) else item
+                for i, item in enumerate(have)]
+    if isinstance(have, int | float) and isinstance(want, int | float) and have == want:
+        return want  # Marathon answers 64.0 for 64: the same value
+    return have
+
+
 def _app_diff(app_id: str, plan: Any, live_app: Any, masker: Any) -> str:
     """A unified diff of an app's JSON, live against planned.
 
-    The live app is cut down to the fields the plan sets: Marathon adds its own (version,
-    task counts, defaults), which are not changes the deploy would make.
+    The live app is cut down to the fields the plan sets, at every depth: Marathon adds its own
+    (version, task counts, defaults), which are not changes the deploy would make.
     """
     want = next((a for a in plan.apps() if a["id"] == app_id), None)
-    have = live_app
-    if want is not None and have is not None:
-        have = {key: value for key, value in have.items() if key in want}
+    have = _project(live_app, want) if want is not None else live_app
 
     def dump(app: Any) -> bytes | None:
         return None if app is None else (json.dumps(app, indent=2, sort_keys=True) +
