@@ -3,6 +3,7 @@ private and has no fixed super user (docs/zookeeper-layout.md, "ZooKeeper's own 
 
 from __future__ import annotations
 
+import secrets
 import stat
 from pathlib import Path
 
@@ -18,8 +19,8 @@ def test_private_directory_random_super_user_kept_beside_the_data(tmp_path: Path
     with ZookeeperServer(data_dir=str(base)) as server:
         client = server.admin_client()
         try:
-            client.create("/probe", b"secret", acl=[make_digest_acl("nobody", "x" * 8,
-                                                                    all=True)])
+            client.create("/probe", b"secret", acl=[make_digest_acl(
+                "nobody", secrets.token_hex(8), all=True)])
             client.get("/probe")  # the super user reads whatever the ACL
             client.sync("/")
         finally:
