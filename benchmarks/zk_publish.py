@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import secrets
 import statistics
 import sys
 import time
@@ -36,8 +37,9 @@ from kolla_mesos.clients import zk_acl, zk_batch, zk_io  # noqa: E402
 from kolla_mesos.clients.zookeeper import Store  # noqa: E402
 from kolla_mesos.testing.zookeeper import ZookeeperServer  # noqa: E402
 
-DEPLOYER = ("deployer", "bench-secret")
-RUNNER = ("runner", "bench-runner-secret")
+# Random per run: no fixed credential in the repository (DESIGN section 4).
+DEPLOYER = ("deployer", secrets.token_hex(16))
+RUNNERS = {"bench-host": ("runner", secrets.token_hex(16))}
 
 
 def text(seed: str, size: int) -> bytes:
@@ -108,7 +110,7 @@ def ancestor_way(client: object, base: str, nodes: dict[str, bytes]) -> None:
 
 
 def raw_way(client: object, base: str, nodes: dict[str, bytes]) -> None:
-    ops = zk_batch.tree_create_ops(base, nodes, zk_acl.read_acl(DEPLOYER, RUNNER))
+    ops = zk_batch.tree_create_ops(base, nodes, zk_acl.read_acl(DEPLOYER, RUNNERS))
     for batch in zk_batch.plan_batches(ops):
         tx = client.transaction()  # type: ignore[attr-defined]
         for op in batch:
@@ -132,14 +134,14 @@ def timed(func: Callable[[], object]) -> float:
 
 def run(server: ZookeeperServer, name: str, nodes: dict[str, bytes], repeat: int) -> dict:
     size = sum(len(v) for v in nodes.values())
-    ops = zk_batch.tree_create_ops("/g", nodes, zk_acl.read_acl(DEPLOYER, RUNNER))
+    ops = zk_batch.tree_create_ops("/g", nodes, zk_acl.read_acl(DEPLOYER, RUNNERS))
     batches = len(zk_batch.plan_batches(ops))
     times: dict[str, list[float]] = {"store": [], "ancestor": [], "raw": []}
     admin = server.admin_client()
     admin.ensure_path("/bench")
     try:
         for i in range(repeat):
-            with Store(server.hosts, f"/bench/{name}", "run", DEPLOYER, RUNNER) as store:
+            with Store(server.hosts, f"/bench/{name}", "run", DEPLOYER, RUNNERS) as store:
                 store.ensure_deployment({"benchmark": name})
                 store.list_generations()  # the deployer reads them to diff before publishing
                 times["store"].append(timed(lambda: store.write_generation(nodes)))

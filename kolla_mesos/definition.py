@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from kolla_mesos import errors
@@ -18,6 +19,32 @@ SCOPES = ("global", "local")
 DAEMON = "daemon"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MODE = re.compile(r"^0?[0-7]{3,4}$")
+#: Where a file's absolute ``dest`` may be: a container's own configuration and state
+#: directories (the simulator isolates exactly these per agent).  Anything else is a plain
+#: name relative to the task's sandbox.
+DEST_ROOTS = ("/etc", "/var/lib", "/var/log", "/run")
+
+
+def dest_problem(dest: str) -> str | None:
+    """Why ``dest`` may not be written by the runner (root), or None when it is fine.
+
+    Allowed: an absolute, normalized path strictly below one of :data:`DEST_ROOTS`, or a
+    relative path without ``..`` (it stays inside the Mesos sandbox).  The planner checks it
+    and the runner checks it again before writing: a ``../`` destination would otherwise let
+    a deployment file make a root process write anywhere on the agent.
+    """
+    if not dest or "\0" in dest:
+        return "is empty" if not dest else "contains a NUL byte"
+    parts = dest.split("/")
+    if dest.startswith("/"):
+        if ".." in parts or "." in parts or "//" in dest or dest.endswith("/"):
+            return "is not a normalized absolute path"
+        if not any(dest.startswith(root + "/") for root in DEST_ROOTS):
+            return f"is not below {', '.join(DEST_ROOTS)}"
+        return None
+    if ".." in parts or "" in parts:
+        return "leaves the task's sandbox (a relative dest may not contain '..' or '//')"
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +151,35 @@ class Definition:
             [f"Service {self.service!r} has no command {name!r}."]
         )
 
+    def files_for(self, commands: Iterable[Command]) -> tuple[str, ...]:
+        """Names of the files a task running ``commands`` writes, in definition order.
+
+        Each command's ``files`` list; a command without one needs every file.  A task writes
+        only what its own commands need (DESIGN section 4, "need to know").
+        """
+        wanted: set[str] = set()
+        for cmd in commands:
+            wanted.update(cmd.files if cmd.files is not None else self.files_dict)
+        return tuple(name for name, _ in self.files if name in wanted)
+
+    def app_commands(self) -> list[Command]:
+        """What a Marathon task runs: its non-job commands and its daemon."""
+        return [cmd for cmd in self.commands if not cmd.job] + (
+            [self.daemon] if self.daemon is not None else [])
+
+    def app_files(self) -> tuple[str, ...]:
+        """Files a Marathon task writes: those of its daemon and its non-job commands."""
+        return self.files_for(self.app_commands())
+
+    def job_only_files(self) -> frozenset[str]:
+        """Files no Marathon task of the service needs: only its Chronos jobs get them.
+
+        A job's secrets (e.g. the database root password of a ``create_db`` job) thus never
+        reach a long-running task's sandbox, as kolla-ansible keeps them in one-shot
+        bootstrap containers; the runner removes them when the job ends.
+        """
+        return frozenset(self.files_dict) - set(self.app_files())
+
     def user_for(self, cmd: Command) -> str:
         """Which user runs ``cmd``."""
         return cmd.user or self.user
@@ -160,6 +216,20 @@ class Definition:
             "commands": {cmd.name: cmd_json(cmd) for cmd in self.commands},
             "daemon": cmd_json(self.daemon) if self.daemon else None,
             "dependency_timeout": self.dependency_timeout,
+        }
+
+    def summary_json(self) -> dict[str, Any]:
+        """What another service's runner needs to wait for this one (no secret in it).
+
+        Runners may read only the definitions of the services of their own host
+        (docs/zookeeper-layout.md, "ACLs"), so dependencies are resolved from this summary in
+        the generation's shared ``index`` node.
+        """
+        return {
+            "project": self.project,
+            "daemon": self.daemon is not None,
+            "commands": {cmd.name: {"inputs_hash": cmd.inputs_hash, "run_once": cmd.run_once}
+                         for cmd in self.commands},
         }
 
     def dumps(self) -> bytes:
@@ -209,6 +279,11 @@ def _parse_command(name: str, raw: Any, where: str, problems: list[str]) -> Comm
         parsed = _parse_dependency(dep, f"{where}.dependencies[{i}]", problems)
         if parsed:
             deps.append(parsed)
+    ready = raw.get("ready")
+    if isinstance(ready, dict) and "tcp" in ready:
+        port = ready["tcp"]
+        _need(problems, f"{where}.ready.tcp", isinstance(port, int) and not isinstance(
+            port, bool) and 0 < port < 65536, f"{port!r} is not a port number (1-65535).")
     files = raw.get("files")
     _need(problems, f"{where}.files", files is None or (
         isinstance(files, list) and all(isinstance(f, str) for f in files)),
@@ -241,6 +316,10 @@ def from_json(raw: Any, source: str = "definition") -> Definition:
         if not _need(problems, where, isinstance(spec, dict) and isinstance(spec.get("dest"), str),
                      "needs a 'dest'."):
             continue
+        problem = dest_problem(spec["dest"])
+        _need(problems, f"{where}.dest", problem is None,
+              f"{spec['dest']!r} {problem}; use an absolute path below "
+              f"{', '.join(DEST_ROOTS)} or a plain name in the task's sandbox.")
         mode = str(spec.get("mode", "0644"))
         _need(problems, f"{where}.mode", bool(_MODE.match(mode)), f"{mode!r} is not an octal mode.")
         _need(problems, where, bool(_NAME.match(name)), "is not a valid file name.")

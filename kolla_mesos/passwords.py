@@ -112,9 +112,14 @@ def read_passwords(path: str | pathlib.Path, must_exist: bool = True,
             raise PasswordError(f"The passwords file {path} does not exist.")
         return {}
     try:
-        data = yaml.safe_load(path.read_text())
+        raw = path.read_bytes()
+        data = yaml.safe_load(raw.decode("utf-8"))
     except OSError as exc:
         raise PasswordError(f"The passwords file {path} cannot be read: {exc.strerror}.") from exc
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1  # never quote the bytes: they are secrets
+        raise PasswordError(f"The passwords file {path} is not UTF-8 text (invalid byte at "
+                            f"line {line}); save it as UTF-8.") from exc
     except yaml.YAMLError as exc:
         # yaml_problem never quotes the file's lines: they hold the passwords.
         raise PasswordError(f"The passwords file {path} cannot be parsed: "
@@ -127,6 +132,17 @@ def read_passwords(path: str | pathlib.Path, must_exist: bool = True,
         LOG.warning("The passwords file %s is accessible by other users; it will be "
                     "written with mode 0600.", path)
     return data
+
+
+def empty_keys(passwords: Mapping[str, Any]) -> list[str]:
+    """Keys without a value (``key:`` or ``key: ""``), except those kolla leaves blank.
+
+    A service configured with an empty password fails in ways that look like a hang (a
+    database that refuses every login, a health check that never passes), so the deployer
+    refuses them before anything is written.
+    """
+    return sorted(key for key, value in passwords.items()
+                  if key not in BLANK_KEYS and (_is_empty(key, value) or value == ""))
 
 
 def write_passwords(path: str | pathlib.Path, passwords: Mapping[str, Any]) -> None:

@@ -69,6 +69,10 @@ zookeeper_opts: list[cfg.Opt] = [
     cfg.StrOpt(
         "hosts",
         default="127.0.0.1:2181",
+        # host[:port][,host[:port]...][/chroot]: malformed is named at once, not after the
+        # connection timeout
+        regex=r"^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
+              r"(?:,(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?)*(?:/[^,\s]*)?$",
         help="Comma-separated host:port list of the ZooKeeper ensemble.",
     ),
     cfg.StrOpt(
@@ -83,16 +87,20 @@ zookeeper_opts: list[cfg.Opt] = [
         "creates with these credentials.",
     ),
     cfg.StrOpt(
-        "runner_credentials_file",
-        help="File holding the runners' ZooKeeper digest credentials as 'user:password'. The "
-        "deployer grants them read access to generations and write access to status, locks "
-        "and members only. The same file must exist at runner_credentials_path on every agent.",
+        "runner_credentials_dir",
+        help="Directory, on the deployer, holding one runner identity per topology host: "
+        "<host>.cred with 'runner-<host>:password' (mode 0600), created by 'kolla-mesos "
+        "genpwd'. A host's runner may read only the generation subtrees of the services of "
+        "its groups, and write status, locks and members. Copy <host>.cred to "
+        "runner_credentials_path on that host.",
     ),
     cfg.StrOpt(
         "runner_credentials_path",
         default="/etc/kolla-mesos/zookeeper-runner.cred",
-        help="Path, on every Mesos agent and inside every task, of the runners' credentials "
-        "file. Tasks receive only this path, never the credentials.",
+        help="Path, on every Mesos agent and inside every task, of that host's runner "
+        "credentials file. Tasks receive only this path, never the credentials. '{host}' in "
+        "it is replaced by the host name (for hosts sharing one file system, such as the "
+        "simulator's agents).",
     ),
     cfg.FloatOpt(
         "timeout",
@@ -208,7 +216,7 @@ class ZookeeperSettings:
     hosts: str
     root: str
     credentials_file: str | None
-    runner_credentials_file: str | None
+    runner_credentials_dir: str | None
     runner_credentials_path: str
     timeout: float
 
@@ -313,6 +321,13 @@ def load_opts(config_files: Sequence[str] = (),
     return conf
 
 
+#: What a regex-checked option expects, said in words instead of the regex.
+_EXPECTED = {
+    ("zookeeper", "hosts"): "a comma-separated list of host:port (optionally followed by "
+                            "/chroot), such as zk1:2181,zk2:2181",
+}
+_NO_MATCH = re.compile(r"^Value (?P<value>.*) doesn't match regex .*$", re.S)
+
 _OSLO_INVALID = re.compile(
     r"Value for option \S+ from LocationInfo\(.*?detail=(?P<file>'[^']*'|None)\) is not "
     r"valid: (?P<reason>.*)", re.S)
@@ -336,4 +351,7 @@ def _invalid(group: str, name: str, exc: BaseException, where: str = "") -> str:
         text = _TUPLE_REPR.sub(r"\g<first>", text)
         if match["file"] != "None":
             where = f" in {match['file'].strip(chr(39))}"
+    no_match = _NO_MATCH.match(text)
+    if no_match and (group, name) in _EXPECTED:
+        text = f"{no_match['value']} is not {_EXPECTED[(group, name)]}"
     return f"Invalid setting [{group}] {name}{where}: {text.rstrip('.')}."

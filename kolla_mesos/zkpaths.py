@@ -5,6 +5,7 @@ Layout (docs/zookeeper-layout.md)::
     <root>/<deployment>                         deployment metadata (json)
       current                                   the active generation number
       generations/<n>/manifest                  json: services, hashes, created_by, version
+      generations/<n>/index                     json: per service its hosts, commands, hashes
       generations/<n>/services/<project>/<service>/definition
       generations/<n>/services/<project>/<service>/files/<name>
       generations/<n>/services/<project>/<service>/files/<name>/hosts/<hostname>
@@ -25,6 +26,7 @@ DEFAULT_ROOT = "/kolla"
 CURRENT = "current"
 GENERATIONS = "generations"
 MANIFEST = "manifest"
+INDEX = "index"
 SERVICES = "services"
 DEFINITION = "definition"
 FILES = "files"
@@ -33,6 +35,10 @@ STATUS = "status"
 LOCKS = "locks"
 MEMBERS = "members"
 DEPLOY_LOCK = "deploy-lock"
+
+#: Largest rendered file a generation stores: ZooKeeper refuses a request over 1 MB
+#: (``jute.maxbuffer``), and the node's path and ACL (one entry per host) share it.
+MAX_FILE_BYTES = 900 * 1024
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -17,6 +17,7 @@ from kolla_mesos import errors
 from kolla_mesos.clients.chronos import ChronosClient
 from kolla_mesos.clients.marathon import MarathonClient
 from kolla_mesos.clients.mesos import MesosClient
+from kolla_mesos.clients.zk_acl import read_runner_credentials
 from kolla_mesos.clients.zookeeper import Store, read_credentials
 from kolla_mesos.passwords import read_passwords
 from kolla_mesos.secrets import Masker, secret_values
@@ -45,8 +46,8 @@ class Clients:
                 "[zookeeper] credentials_file is not set: the deployer needs digest "
                 "credentials ('user:password' in a 0600 file)."
             )
-        runner = read_credentials(zk.runner_credentials_file) if zk.runner_credentials_file \
-            else None
+        runner = read_runner_credentials(zk.runner_credentials_dir) \
+            if zk.runner_credentials_dir else None
         store = Store(zk.hosts, zk.root, conf.kolla.deployment_id,
                       read_credentials(zk.credentials_file), runner, timeout=zk.timeout)
         marathon_creds = None
@@ -98,6 +99,14 @@ class Clients:
                 f"Deployment {self.deployment_id!r} has no generation yet (run 'kolla-mesos "
                 "deploy' first)."
             )
+        if generation is not None:
+            # the operator named it: a missing one is a bad input, as for 'rollback --to N'
+            generations = self.store.list_generations()
+            if number not in generations:
+                raise errors.ConfigError(
+                    f"Generation {number} does not exist (available: "
+                    f"{', '.join(map(str, generations)) or 'none'})."
+                )
         return number, self.store.read_generation(number)
 
     def masker(self) -> Masker:

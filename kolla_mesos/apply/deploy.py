@@ -67,6 +67,7 @@ class Deployer:
 
     def deploy(self, plan: Plan) -> DeployReport:
         """Bring the deployment to ``plan``; see the module docstring."""
+        self.clients.store.check_runner_identities(plan.hosts())
         live, changes = self.plan_diff(plan)
         if changes.empty:
             self.progress.note("no changes: configuration, apps and jobs are up to date")
@@ -76,7 +77,8 @@ class Deployer:
         self._refuse_in_flight(plan.group_id)
         # A deployer killed while holding the lock keeps it until its session expires (one
         # session timeout): wait a little longer than that before reporting a conflict.
-        with self.clients.store.deploy_lock(timeout=2 * self.clients.store.timeout + 5):
+        with self.clients.store.deploy_lock(timeout=2 * self.clients.store.timeout + 5,
+                                            on_wait=self.progress.note):
             live, changes = self.plan_diff(plan)  # re-read under the lock
             previous = live.generation
             executor = self._executor()

@@ -62,7 +62,7 @@ class Executor:
         match step:
             case st.Publish():
                 store.ensure_deployment(step.metadata)
-                out.generation = store.write_generation(step.nodes)
+                out.generation = store.write_generation(step.nodes, step.readers)
                 out.switched = True  # from here on, a failure may have switched it
                 store.switch_current(out.generation, expected=step.expected_current)
                 previous = step.expected_current

@@ -110,6 +110,16 @@ class KollaMesosApp(App):
     def run_subcommand(self, argv: list[str]) -> int:
         """Run one command; map its error to a named exit code."""
         self.last_error = None
+        try:
+            self.command_manager.find_command(argv)
+        except ValueError:
+            # cliff writes this to stdout, where a script's output parser would take it
+            # for data: one sentence on stderr instead
+            matches = self.get_fuzzy_matches(argv[0]) if argv else []
+            hint = f" (did you mean {', '.join(matches)}?)" if matches else ""
+            sys.stderr.write(f"{' '.join(argv)!r} is not a kolla-mesos command{hint}; see "
+                             "'kolla-mesos --help'.\n")
+            return int(errors.ExitCode.USAGE)
         result: int = super().run_subcommand(argv)
         err = self.last_error
         if err is None:

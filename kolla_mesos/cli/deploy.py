@@ -52,12 +52,16 @@ class Deploy(Lister):
                                 keep_generations=conf.kolla.keep_generations,
                                 created_by=clients.identity())
             report = deployer.deploy(plan)
+            gc_deletes = clients.store.gc_deletes
         previous = report.previous_generation
         state = "unchanged" if report.diff.empty else (
             f"previous {previous}" if previous is not None else "first generation")
+        gc_note = (f", {gc_deletes} nodes of old generations garbage-collected"
+                   if gc_deletes else "")
         sys.stderr.write(
             f"Deployment {plan.deployment_id}: generation {report.generation} ({state}), "
-            f"{report.zk_writes} ZooKeeper writes, {report.http_writes} API writes.\n")
+            f"{report.zk_writes} ZooKeeper writes, {report.http_writes} API writes"
+            f"{gc_note}.\n")
         rows = [tuple(r[c] for c in DEPLOY_COLUMNS) for r in report.rows]
         return DEPLOY_COLUMNS, rows
 
@@ -77,11 +81,39 @@ def _plan_rows(app: Any, plan: Any, show_diff: bool) -> tuple[Any, Any]:
         if show_diff and kind == "zookeeper":
             detail = unified(what, live.nodes.get(what), desired.get(what), mask=masker)
         elif show_diff and kind == "marathon":
-            app_json = next((a for a in plan.apps() if a["id"] == what), None)
-            detail = json.dumps(app_json, indent=2, sort_keys=True) if app_json else ""
+            detail = _app_diff(what, plan, live.apps.get(what), masker)
         rows.append((kind, what, action, detail) if show_diff else (kind, what, action))
     columns = ("kind", "what", "action", "diff") if show_diff else ("kind", "what", "action")
     return columns, rows
+
+
+def _project(have: Any, want: Any) -> Any:
+    """``have`` cut down to the keys ``want`` has, at every depth (lists item by item), equal
+    numbers written alike."""
+    if isinstance(have, dict) and isinstance(want, dict):
+        return {key: _project(value, want[key]) for key, value in have.items() if key in want}
+    if isinstance(have, list) and isinstance(want, list):
+        return [_project(item, want[i]) if i < len(want) else item
+                for i, item in enumerate(have)]
+    if isinstance(have, int | float) and isinstance(want, int | float) and have == want:
+        return want  # Marathon answers 64.0 for 64: the same value
+    return have
+
+
+def _app_diff(app_id: str, plan: Any, live_app: Any, masker: Any) -> str:
+    """A unified diff of an app's JSON, live against planned.
+
+    The live app is cut down to the fields the plan sets, at every depth: Marathon adds its own
+    (version, task counts, defaults), which are not changes the deploy would make.
+    """
+    want = next((a for a in plan.apps() if a["id"] == app_id), None)
+    have = _project(live_app, want) if want is not None else live_app
+
+    def dump(app: Any) -> bytes | None:
+        return None if app is None else (json.dumps(app, indent=2, sort_keys=True) +
+                                         "\n").encode()
+
+    return unified(f"{app_id}.json", dump(have), dump(want), mask=masker)
 
 
 class PlanCommand(Lister):
@@ -94,8 +126,8 @@ class PlanCommand(Lister):
         """Plan options."""
         parser: argparse.ArgumentParser = super().get_parser(prog_name)
         parser.add_argument("--diff", action="store_true",
-                            help="Include unified diffs of changed files (secrets masked) "
-                            "and the desired JSON of changed apps.")
+                            help="Include unified diffs of changed files and of changed "
+                            "apps' JSON (secrets masked).")
         parser.add_argument("--service", action="append", default=None,
                             help="Plan only these services (repeatable).")
         return parser

@@ -75,15 +75,16 @@ class ConfigShow(ShowOne):
             gen, nodes = clients.generation_nodes(parsed_args.generation)
             masker = clients.masker()
         path = parsed_args.path.strip("/")
-        if parsed_args.host:
-            variant = f"{path}/{zkpaths.HOSTS}/{parsed_args.host}"
-            path = variant if variant in nodes else path
         if path not in nodes:
             raise errors.ConfigError(
                 f"{parsed_args.path} does not exist in generation {gen} "
                 "(see 'kolla-mesos config list')."
             )
-        text = nodes[path].decode(errors="replace")
+        if parsed_args.host:
+            _check_host(nodes, path, parsed_args.host, gen)
+            variant = f"{path}/{zkpaths.HOSTS}/{parsed_args.host}"
+            path = variant if variant in nodes else path
+        text = _pretty(nodes[path].decode(errors="replace"))
         if not parsed_args.show_secrets:
             text = masker(text)
         if parsed_args.formatter == "table" and not parsed_args.columns:
@@ -91,6 +92,37 @@ class ConfigShow(ShowOne):
             parsed_args.formatter = "value"
             parsed_args.columns = ["content"]
         return ("path", "generation", "content"), (path, gen, text)
+
+
+def _check_host(nodes: dict[str, bytes], path: str, host: str, gen: int) -> None:
+    """Refuse ``--host`` naming a host that does not get this node (instead of showing the
+    common variant as if it were that host's)."""
+    try:
+        services = json.loads(nodes.get(zkpaths.MANIFEST, b"{}")).get("services", {})
+    except ValueError:
+        services = {}
+    parts = path.split("/")
+    if len(parts) > 2 and parts[0] == zkpaths.SERVICES and parts[2] in services:
+        hosts = [str(h) for h in services[parts[2]].get("hosts", [])]
+        what = f"service {parts[2]}"
+    else:
+        hosts = sorted({str(h) for s in services.values() for h in s.get("hosts", [])})
+        what = "this deployment"
+    if host not in hosts:
+        raise errors.ConfigError(
+            f"Host {host!r} (--host) does not run {what} in generation {gen} "
+            f"(its hosts: {', '.join(hosts) or 'none'})."
+        )
+
+
+def _pretty(text: str) -> str:
+    """A JSON node (definition, manifest, index) indented for reading; others unchanged."""
+    if not text.lstrip().startswith(("{", "[")):
+        return text
+    try:
+        return json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+    except ValueError:
+        return text
 
 
 class DeploymentList(Lister):

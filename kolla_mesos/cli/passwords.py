@@ -10,6 +10,8 @@ from cliff.command import Command
 
 from kolla_mesos import passwords
 from kolla_mesos.cli.common import conf, source_tree
+from kolla_mesos.clients import zk_acl
+from kolla_mesos.render.topology import load_topology
 
 
 def _base_dir(app: Any) -> pathlib.Path:
@@ -29,8 +31,26 @@ def run_genpwd(passwords_file: pathlib.Path, template: pathlib.Path,
             "mode 0600.")
 
 
+def run_gen_runner_credentials(app: Any) -> str | None:
+    """Create the missing per-host runner identities; a summary, or None when not configured.
+
+    One identity per host of ``<config_dir>/topology.yml``, in ``[zookeeper]
+    runner_credentials_dir`` (docs/configuration.md, "Runner identities").
+    """
+    folder = conf(app).zookeeper.runner_credentials_dir
+    topology_file = _config_dir(app) / "topology.yml"
+    if not folder or not topology_file.exists():
+        return None
+    hosts = load_topology(topology_file).hosts
+    created = zk_acl.generate_runner_credentials(folder, hosts)
+    return (f"{folder}: {len(created)} runner identit{'y' if len(created) == 1 else 'ies'} "
+            f"created for {len(hosts)} host(s), existing ones kept, mode 0600; copy "
+            "<host>.cred to runner_credentials_path on each host.")
+
+
 class GenPwd(Command):
-    """Fill passwords.yml with strong random values for every empty key."""
+    """Fill passwords.yml with strong random values for every empty key, and create the
+    per-host runner identities ([zookeeper] runner_credentials_dir) that are missing."""
 
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         """[PATH] (or --passwords PATH), --template PATH."""
@@ -50,6 +70,9 @@ class GenPwd(Command):
         template = pathlib.Path(parsed_args.template or
                                 _base_dir(self.app) / "common_templates" / "passwords.yml")
         self.app.stdout.write(run_genpwd(target, template) + "\n")
+        runners = run_gen_runner_credentials(self.app)
+        if runners:
+            self.app.stdout.write(runners + "\n")
         return 0
 
 

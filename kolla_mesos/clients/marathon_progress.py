@@ -70,7 +70,9 @@ def app_progress(app: Mapping[str, Any]) -> AppProgress:
         app_id=str(app.get("id", "")),
         instances=int(app.get("instances") or 0),
         running=int(app.get("tasksRunning") or 0),
-        healthy=int(app.get("tasksHealthy") or 0),
+        # Marathon still counts a task that is being killed as healthy after it stopped
+        # counting it as running; "0/1 running, 1/1 healthy" would mislead the operator
+        healthy=min(int(app.get("tasksHealthy") or 0), int(app.get("tasksRunning") or 0)),
         unhealthy=int(app.get("tasksUnhealthy") or 0),
         staged=int(app.get("tasksStaged") or 0),
         health_checked=bool(app.get("healthChecks")),

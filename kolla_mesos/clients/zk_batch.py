@@ -83,7 +83,8 @@ def plan_batches(ops: Sequence[Op], limit: int = DEFAULT_BATCH_LIMIT,
     used = MULTI_OVERHEAD
     for op in ops:
         if MULTI_OVERHEAD + op.size > limit:
-            raise errors.ZookeeperError(
+            # the content is the operator's (a rendered file): a bad input, not a remote error
+            raise errors.ConfigError(
                 f"The ZooKeeper node {op.path} is too large to store: {len(op.data)} bytes of "
                 f"data exceed ZooKeeper's request limit of {limit} bytes."
             )
@@ -102,12 +103,25 @@ def batch_size(batch: Sequence[Op]) -> int:
     return MULTI_OVERHEAD + sum(op.size for op in batch)
 
 
+def subtree_acl(rel: str, acl: Sequence[ACL],
+                subtree_acls: Mapping[str, Sequence[ACL]] | None) -> Sequence[ACL]:
+    """The ACL of node ``rel``: that of the longest subtree containing it, else ``acl``."""
+    best = ""
+    for prefix in subtree_acls or {}:
+        if (rel == prefix or rel.startswith(prefix + "/")) and len(prefix) > len(best):
+            best = prefix
+    return subtree_acls[best] if best and subtree_acls else acl
+
+
 def tree_create_ops(base: str, nodes: Mapping[str, bytes], acl: Sequence[ACL],
-                    last: str | None = None) -> list[Op]:
+                    last: str | None = None,
+                    subtree_acls: Mapping[str, Sequence[ACL]] | None = None) -> list[Op]:
     """Create ops for ``base`` and every node of ``nodes`` (paths relative to ``base``).
 
     Parents come before their children (missing intermediate nodes are created with empty
     data); ``last`` (a relative path, e.g. the manifest) is created after everything else.
+    ``subtree_acls`` gives a relative subtree (itself and everything below) its own ACL, e.g.
+    a service readable only by the runners of its hosts.
     """
     wanted: dict[str, bytes] = {}
     for rel, data in nodes.items():
@@ -130,6 +144,7 @@ def tree_create_ops(base: str, nodes: Mapping[str, bytes], acl: Sequence[ACL],
     ops = [create(base, b"", acl)]
     tail: list[Op] = []
     for rel in order:
-        op = create(posixpath.join(base, rel), wanted.get(rel, b""), acl)
+        op = create(posixpath.join(base, rel), wanted.get(rel, b""),
+                    subtree_acl(rel, acl, subtree_acls))
         (tail if rel == last_clean else ops).append(op)
     return ops + tail

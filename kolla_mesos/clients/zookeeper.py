@@ -16,7 +16,9 @@ Protocol (DESIGN section 4, docs/zookeeper-layout.md):
   write in progress).
 
 :attr:`Store.writes` counts the write operations sent (each create/set/delete/set-ACL, one
-per op of a transaction); the deploy lock's own ephemeral nodes are not counted.
+per op of a transaction); the deploy lock's own ephemeral nodes are not counted, nor are the
+deletes of garbage collection, counted apart in :attr:`Store.gc_deletes` (a deploy that
+changes nothing must not look as if it wrote).
 
 Connection loss (docs/zookeeper-layout.md, "Connection loss"): with an ensemble, losing the
 member the deployer is connected to (or the leader) suspends the session until kazoo has
@@ -40,7 +42,7 @@ import posixpath
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -52,7 +54,7 @@ from kazoo.retry import KazooRetry
 
 from kolla_mesos import errors, zkpaths
 from kolla_mesos.clients import zk_acl, zk_batch, zk_io
-from kolla_mesos.clients.zk_acl import Credentials, read_credentials
+from kolla_mesos.clients.zk_acl import Credentials, RunnerIdentities, read_credentials
 
 LOG = logging.getLogger(__name__)
 
@@ -109,16 +111,18 @@ class Store:
     """One deployment's nodes in ZooKeeper, accessed with the deployer's credentials."""
 
     def __init__(self, hosts: str, root: str, deployment_id: str, credentials: Credentials,
-                 runner_credentials: Credentials | None = None, timeout: float = 15.0,
+                 runner_credentials: RunnerIdentities | None = None, timeout: float = 15.0,
                  batch_limit: int = zk_batch.DEFAULT_BATCH_LIMIT) -> None:
         self.hosts = hosts
         self.root = "/" + root.strip("/")
         self.deployment_id = deployment_id
         self.credentials = credentials
-        self.runner_credentials = runner_credentials
+        #: topology host -> that host's runner identity
+        self.runner_credentials: RunnerIdentities = dict(runner_credentials or {})
         self.timeout = timeout
         self.batch_limit = batch_limit
         self.writes = 0
+        self.gc_deletes = 0
         self.path = zkpaths.deployment(self.root, deployment_id)
         self._client: Any = None
         #: Highest generation number seen in this session (numbers only grow).
@@ -427,12 +431,28 @@ class Store:
                                  profile=str(manifest.get("profile", "")),
                                  services=len(manifest.get("services", {})))
 
-    def write_generation(self, nodes: Mapping[str, bytes]) -> int:
+    def check_runner_identities(self, hosts: Collection[str]) -> None:
+        """Refuse, before anything is written, hosts that have no runner identity."""
+        missing = zk_acl.missing_runner_hosts(self.runner_credentials, hosts)
+        if missing:
+            raise errors.ConfigError(
+                f"No runner credentials for host(s) {', '.join(missing)}: each topology host "
+                "needs <[zookeeper] runner_credentials_dir>/<host>.cred (run 'kolla-mesos "
+                "genpwd' to create them, then copy each to runner_credentials_path on its host)."
+            )
+
+    def write_generation(self, nodes: Mapping[str, bytes],
+                         readers: Mapping[str, Collection[str]] | None = None) -> int:
         """Write ``nodes`` (relative path -> data) as a new generation and return its number.
 
-        The manifest (``nodes['manifest']``, or a minimal one when absent) is written last;
-        ``current`` is not switched.
+        ``readers`` maps a subtree (``services/<project>/<service>``) to the hosts whose
+        runners may read it; every other node is readable by every runner.  The manifest
+        (``nodes['manifest']``, or a minimal one when absent) is written last; ``current`` is
+        not switched.
         """
+        subtree_acls = {rel: zk_acl.service_acl(self.credentials, self.runner_credentials,
+                                                 hosts)
+                         for rel, hosts in (readers or {}).items()}
         payload = dict(nodes)
         if zkpaths.MANIFEST not in payload:
             payload[zkpaths.MANIFEST] = json.dumps(
@@ -445,7 +465,7 @@ class Store:
         for _attempt in range(3):
             number = (self._max_seen or 0) + 1
             try:
-                return self._write_generation(number, payload)
+                return self._write_generation(number, payload, subtree_acls)
             except _Taken:
                 self._gen_numbers()
         raise errors.LockedError(
@@ -453,10 +473,11 @@ class Store:
             "is a second deployer running without the deploy lock?"
         )
 
-    def _write_generation(self, number: int, payload: dict[str, bytes]) -> int:
+    def _write_generation(self, number: int, payload: dict[str, bytes],
+                          subtree_acls: Mapping[str, list[Any]]) -> int:
         gen = zkpaths.generation(self.root, self.deployment_id, number)
         ops = zk_batch.tree_create_ops(gen, payload, self._acl_for("read"),
-                                       last=zkpaths.MANIFEST)
+                                       last=zkpaths.MANIFEST, subtree_acls=subtree_acls)
         LOG.info("Writing generation %d (%d nodes) to %s", number, len(ops), gen)
         self._check_lock("write generation " + str(number))
         try:
@@ -597,7 +618,7 @@ class Store:
         paths = sorted(tree, key=lambda p: (-p.count("/"), p))
         ops = [zk_batch.delete(p) for p in paths]
         try:
-            self.writes += zk_io.commit_pipelined(
+            self.gc_deletes += zk_io.commit_pipelined(
                 self.client, zk_batch.plan_batches(ops, self.batch_limit), self.timeout)
         except zk_io.OpFailed as failed:
             raise zk_io.translate(failed.error, "delete", failed.op.path,
@@ -606,23 +627,40 @@ class Store:
     # --- locks and runner state --------------------------------------------------------
 
     @contextlib.contextmanager
-    def deploy_lock(self, timeout: float | None = None) -> Iterator[None]:
-        """Hold the deployment's deploy lock; LockedError if not acquired within ``timeout``."""
+    def deploy_lock(self, timeout: float | None = None,
+                    on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold the deployment's deploy lock; LockedError if not acquired within ``timeout``.
+
+        When another deployer holds it, ``on_wait`` is told who and for how long this one
+        waits (an operator otherwise sees a deploy that hangs silently).
+        """
         path = zkpaths.deploy_lock(self.root, self.deployment_id)
+        # The lock recipe creates missing parents with the deployer-only default ACL: create
+        # the root first, with the ACL docs/zookeeper-layout.md gives it.
+        self._ensure_root()
         ident = f"{socket.gethostname()}:{os.getpid()}"
         lock = self.client.Lock(path, ident)
         wait = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
+        announced = False
 
         def acquire() -> bool:
             # kazoo's Lock retries a suspended session itself (KazooRetry); this covers what
             # it lets through (the lock node's parent check, an expired session).
+            nonlocal announced
             with self._mapped("lock", path):
                 # kazoo queues the lock's requests while it reconnects and waits for them
                 # without a deadline: only start while the session is connected.
                 if not self._live.wait(max(0.0, deadline - time.monotonic())):
                     raise kz.ConnectionLoss()
                 try:
+                    if lock.acquire(blocking=False):
+                        return True
+                    if on_wait is not None and not announced:
+                        announced = True
+                        holders = ", ".join(lock.contenders()) or "another deployer"
+                        on_wait(f"waiting up to {wait:g} s for the deploy lock {path} held "
+                                f"by {holders}")
                     return bool(lock.acquire(blocking=True,
                                              timeout=max(0.0, deadline - time.monotonic())))
                 except kz.LockTimeout:

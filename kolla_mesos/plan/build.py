@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from kolla_mesos import errors
+from kolla_mesos import errors, zkpaths
 from kolla_mesos.definition import DAEMON, Definition, from_json
 from kolla_mesos.plan import graph, payloads
 from kolla_mesos.plan.model import ChronosJob, Plan, RenderedFile, ServicePlan, canonical_json
@@ -255,6 +255,11 @@ def render_files(backend: RenderBackend, src: ServiceSource, spec: Mapping[str, 
                     raise errors.DefinitionError([f"{where}.vars must be a mapping."])
                 per_host[host] = backend.render_template(role, tname, host,
                                                          task_vars).encode()
+        for host, content in sorted(per_host.items()):
+            if len(content) > zkpaths.MAX_FILE_BYTES:
+                raise errors.DefinitionError([
+                    f"{where} renders to {len(content)} bytes for host {host}; a file stored "
+                    f"in ZooKeeper may have at most {zkpaths.MAX_FILE_BYTES} bytes."])
         rfile = _collapse(name, per_host, src.hosts)
         rendered.append(rfile)
         raw_files[name] = {k: v for k, v in fspec.items()
@@ -329,6 +334,18 @@ def build_plan(backend: RenderBackend, deployment_files: Path, settings: PlanSet
                 tool_version=TOOL_VERSION)
 
 
+def _check_ports(src: ServiceSource, app: Mapping[str, Any]) -> None:
+    """Health check ports must be numbers: Marathon would refuse the app only at deploy."""
+    checks = app.get("healthChecks") or []
+    for index, check in enumerate(checks if isinstance(checks, list) else []):
+        port = check.get("port") if isinstance(check, dict) else None
+        if port is not None and (not isinstance(port, int) or isinstance(port, bool)
+                                 or not 0 < port < 65536):
+            raise errors.DefinitionError([
+                f"{src.path}: app.healthChecks[{index}].port is {port!r}, not a port number "
+                "(1-65535)."])
+
+
 def _service_plan(settings: PlanSettings, src: ServiceSource, definition: Definition,
                   files: list[RenderedFile], definitions: Mapping[str, Definition],
                   ) -> ServicePlan:
@@ -343,6 +360,7 @@ def _service_plan(settings: PlanSettings, src: ServiceSource, definition: Defini
             if d.command == DAEMON and d.service != src.service
             and definitions[d.service].daemon is not None
         })
+        _check_ports(src, src.app)
         app = payloads.build_app(root=settings.marathon_root, deployment_id=settings.deployment_id,
                               definition=definition, hosts=src.hosts, section=src.app, env=env,
                               runner_command=settings.runner_command, files=files,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kolla_mesos import errors
-from kolla_mesos.passwords import read_passwords
+from kolla_mesos.passwords import empty_keys, read_passwords
 from kolla_mesos.plan.build import PlanSettings, build_plan, find_deployment_files, load_profile
 from kolla_mesos.plan.guard import check_no_secrets
 from kolla_mesos.plan.model import Plan
@@ -127,6 +127,14 @@ def load_plan(inputs: PlanInputs, only: Sequence[str] | None = None) -> Plan:
     """Render the configured profile (or ``only`` these services) into a Plan."""
     deployment_files = inputs.base_dir / "deployment_files"
     check_passwords_file(inputs.config_dir)
+    passwords_path = inputs.config_dir / "passwords.yml"
+    passwords = read_passwords(passwords_path, check_mode=False)
+    empty = empty_keys(passwords)
+    if empty:
+        raise errors.PasswordError(
+            f"{passwords_path}: {', '.join(empty[:5])}{' and others' if len(empty) > 5 else ''}"
+            f" {'has' if len(empty) == 1 else 'have'} no value; run 'kolla-mesos genpwd "
+            f"{passwords_path}' to fill empty passwords.")
     topology = load_topology(inputs.config_dir / "topology.yml", base_dir=inputs.base_dir)
     index = find_deployment_files(deployment_files)
     names = list(only) if only else load_profile(deployment_files, inputs.settings.profile)
@@ -138,6 +146,5 @@ def load_plan(inputs: PlanInputs, only: Sequence[str] | None = None) -> Plan:
     roles = {str(index[n][1]): index[n][0] for n in names if n in index}
     backend = RendererBackend(renderer, topology, inputs.base_dir, roles)
     plan = build_plan(backend, deployment_files, inputs.settings, only=names)
-    passwords = read_passwords(inputs.config_dir / "passwords.yml", check_mode=False)
     check_no_secrets(plan, secret_values(passwords))
     return plan

@@ -111,10 +111,28 @@ class Plan:
 
     def zk_nodes(self) -> dict[str, bytes]:
         """Every node of the generation except the manifest, relative to its root."""
-        nodes: dict[str, bytes] = {}
+        nodes: dict[str, bytes] = {zkpaths.INDEX: canonical_json(self.index())}
         for svc in self.services:
             nodes.update(svc.zk_nodes())
         return dict(sorted(nodes.items()))
+
+    def index(self) -> dict[str, Any]:
+        """The generation's ``index`` node: per service, its hosts and dependency summary.
+
+        Readable by every runner (a service's own subtree is not); the hosts are in it so
+        that a change of who may read a service makes a new generation with new ACLs.
+        """
+        return {svc.service: {**svc.definition.summary_json(), "hosts": list(svc.hosts)}
+                for svc in self.services}
+
+    def readers(self) -> dict[str, tuple[str, ...]]:
+        """Service subtree (relative to the generation) -> hosts whose runners may read it."""
+        return {zkpaths.service("", svc.project, svc.service).lstrip("/"): svc.hosts
+                for svc in self.services}
+
+    def hosts(self) -> list[str]:
+        """Every host that runs a task of this plan."""
+        return sorted({host for svc in self.services for host in svc.hosts})
 
     def manifest(self, created_by: str) -> dict[str, Any]:
         """The generation manifest: services, hashes, apps and jobs (used for rollback)."""

@@ -44,6 +44,8 @@ class Publish:
     nodes: Mapping[str, bytes]
     metadata: Mapping[str, Any]
     expected_current: int | None
+    #: service subtree -> hosts whose runner identities may read it (need-to-know ACLs)
+    readers: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,7 +187,7 @@ def deploy_steps(plan: Plan, changes: Diff, current: int | None, created_by: str
     if changes.zk_dirty or current is None:
         steps.append(Publish(nodes=generation_nodes(plan, created_by),
                              metadata={"deployment": plan.deployment_id},
-                             expected_current=current))
+                             expected_current=current, readers=plan.readers()))
     steps.extend(job_submissions(plan, changes))
     app_changes = tuple((c.app_id.rsplit("/", 1)[-1], c.action) for c in changes.apps)
     if app_changes:

@@ -74,14 +74,22 @@ def load_yaml_layer(path: pathlib.Path, label: str | None = None,
             raise YamlError(f"The variables file {label} does not exist.")
         return Layer({}, {})
     try:
-        loader = _Loader(path.read_text())
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as exc:
+        raise YamlError(f"The variables file {label} cannot be read: {exc.strerror}.") from exc
+    except UnicodeDecodeError as exc:
+        # never quote the bytes: the file may be passwords.yml
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise YamlError(f"The variables file {label} is not UTF-8 text (invalid byte at line "
+                        f"{line}); save it as UTF-8.") from exc
+    try:
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
-    except OSError as exc:
-        raise YamlError(f"The variables file {label} cannot be read: {exc.strerror}.") from exc
     except yaml.YAMLError as exc:
         raise YamlError(f"The variables file {label} cannot be parsed: "
                         f"{yaml_problem(exc)}.") from exc
@@ -198,12 +206,34 @@ class VariableSet:
                  if role is not None else [])
             low, low_origins = _merge(layers)
             high, high_origins = _merge(self.high)
+            _check_shapes(low, low_origins, high, high_origins)
             self._scopes[role] = Scope(role, low, high, {**low_origins, **high_origins})
         return self._scopes[role]
 
     def origin(self, name: str, role: str | None = None) -> Origin | None:
         """Where NAME's effective value (for ROLE) is defined."""
         return self.scope(role).origins.get(name)
+
+
+def _check_shapes(low: Mapping[str, Any], low_origins: Mapping[str, Origin],
+                  high: Mapping[str, Any], high_origins: Mapping[str, Origin]) -> None:
+    """Refuse a mapping or list where the defaults hold a single value.
+
+    Such a value would be rendered into a config file as a Python ``dict``/``list`` repr,
+    which the service then misreads; a default that is a template may render to anything,
+    so it is not compared.
+    """
+    for name, value in high.items():
+        default = low.get(name)
+        if not isinstance(value, dict | list) or default is None \
+                or isinstance(default, dict | list) \
+                or (isinstance(default, str) and is_template(default)):
+            continue
+        kind = "a mapping" if isinstance(value, dict) else "a list"
+        raise VariableError(
+            f"{high_origins.get(name, Origin('?'))}: '{name}' is {kind}, but a single value is "
+            f"expected (its default in {low_origins.get(name, Origin('?')).source} is a "
+            f"{type(default).__name__}).")
 
 
 def _rel(path: pathlib.Path, base: pathlib.Path) -> str:

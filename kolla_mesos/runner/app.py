@@ -83,10 +83,14 @@ class Runner:
             raise errors.ConfigError("KOLLA_COMMAND=daemon is not a job: the daemon runs "
                                      "under Marathon.")
         fileset = files.build_fileset(defn, reader.files(defn, self.identity.hostname,
-                                                         cmd.files))
+                                                         defn.files_for([cmd])))
         files.make_directories(defn.directories, self.cwd)
-        files.materialize(fileset, self.cwd)
-        self._command_runner(reader, defn).run(cmd)
+        try:
+            files.materialize(fileset, self.cwd)
+            self._command_runner(reader, defn).run(cmd)
+        finally:
+            # A job's own secrets (e.g. db-admin.cnf) do not outlive it, even when it failed.
+            files.remove_files(fileset, defn.job_only_files(), self.cwd)
         return 0
 
     # --- app mode ---------------------------------------------------------------------------
@@ -99,7 +103,8 @@ class Runner:
             raise errors.ConfigError(
                 f"Service {defn.service} has no daemon in generation {self.generation}: it "
                 "runs as Chronos jobs only (set KOLLA_COMMAND).")
-        fileset = files.build_fileset(defn, reader.files(defn, self.identity.hostname))
+        fileset = files.build_fileset(defn, reader.files(defn, self.identity.hostname,
+                                                         defn.app_files()))
         files.make_directories(defn.directories, self.cwd)
         files.materialize(fileset, self.cwd)
         runner = self._command_runner(reader, defn)

@@ -86,27 +86,26 @@ class DependencyWaiter:
     def resolve(self, dep: Dependency, waiter: str) -> Target:
         """Where ``dep`` is recorded; a DefinitionError when it is not in the generation."""
         ident = self.session.identity
-        defn = self.reader.definition(dep.service)
-        if defn is None:
+        summary = self.reader.summary(dep.service)
+        if summary is None:
             raise errors.DefinitionError([
                 f"Dependency {dep.path} of {waiter} does not exist: generation "
                 f"{self.reader.number} has no service {dep.service!r}."])
         if dep.command == DAEMON:
-            if defn.daemon is None:
+            if not summary.daemon:
                 raise errors.DefinitionError([
                     f"Dependency {dep.path} of {waiter} does not exist: service "
                     f"{dep.service!r} has no daemon in generation {self.reader.number}."])
             path = zkpaths.members(ident.zk_root, ident.deployment, dep.service)
             return Target(dep, path, daemon=True)
-        try:
-            cmd = defn.command(dep.command)
-        except errors.DefinitionError as exc:
+        if dep.command not in summary.commands:
             raise errors.DefinitionError([
                 f"Dependency {dep.path} of {waiter} does not exist: service {dep.service!r} "
-                f"has no command {dep.command!r} in generation {self.reader.number}."]) from exc
-        key = status.inputs_key(cmd, self.reader.number)
+                f"has no command {dep.command!r} in generation {self.reader.number}."])
+        inputs_hash, run_once = summary.commands[dep.command]
+        key = status.key_for(inputs_hash, self.reader.number)
         path = zkpaths.status(ident.zk_root, ident.deployment, dep.service, dep.command, key)
-        return Target(dep, path, daemon=False, run_once=cmd.run_once)
+        return Target(dep, path, daemon=False, run_once=run_once)
 
     def _check(self, target: Target, watch: Any) -> Verdict:
         client = self.session.client

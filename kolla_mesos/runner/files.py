@@ -14,9 +14,10 @@ import logging
 import os
 import pwd
 import threading
+from collections.abc import Iterable
 
 from kolla_mesos import errors
-from kolla_mesos.definition import Definition, DirectorySpec, FileSpec
+from kolla_mesos.definition import Definition, DirectorySpec, FileSpec, dest_problem
 
 LOG = logging.getLogger(__name__)
 
@@ -35,7 +36,15 @@ def changed_files(old: FileSet, new: FileSet) -> list[str]:
 
 
 def resolve_dest(dest: str, cwd: str) -> str:
-    """Absolute destination: relative paths are relative to ``cwd`` (the Mesos sandbox)."""
+    """Absolute destination: relative paths are relative to ``cwd`` (the Mesos sandbox).
+
+    The definition's parser already refused a destination outside the allowed places; this
+    checks again right before a root process writes (defence in depth).
+    """
+    problem = dest_problem(dest)
+    if problem is not None:
+        raise errors.DefinitionError([f"File destination {dest!r} {problem}; refusing to "
+                                      "write it."])
     return os.path.normpath(dest if os.path.isabs(dest) else os.path.join(cwd, dest))
 
 
@@ -111,6 +120,23 @@ def materialize(fileset: FileSet, cwd: str) -> list[str]:
                      spec.group, spec.mode)
             written.append(dest)
     return written
+
+
+def remove_files(fileset: FileSet, names: Iterable[str], cwd: str) -> list[str]:
+    """Delete the destinations of ``names`` (a job's own files, once it has ended)."""
+    removed = []
+    for name in sorted(set(names) & set(fileset)):
+        dest = resolve_dest(fileset[name][0].dest, cwd)
+        try:
+            os.unlink(dest)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            LOG.warning("Could not remove %s: %s", dest, exc.strerror)
+            continue
+        LOG.info("Removed %s", dest)
+        removed.append(dest)
+    return removed
 
 
 def make_directories(directories: tuple[DirectorySpec, ...], cwd: str) -> None:

@@ -2,13 +2,16 @@
 
 Pure except for :func:`read_credentials` (one file read) and the host-name default.  The
 environment never carries a secret: ``KOLLA_ZK_CREDENTIALS_FILE`` names a file holding
-``user:password``.  See docs/service-definition.md ("Task environment" and "Runner").
+``user:password``, this host's own runner identity (``{host}`` in it is replaced by the host
+name).  See docs/service-definition.md ("Task environment" and "Runner").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
+import stat
 from collections.abc import Mapping
 
 from kolla_mesos import errors, zkpaths
@@ -123,7 +126,8 @@ def from_env(env: Mapping[str, str]) -> Identity:
         deployment=values["KOLLA_DEPLOYMENT"], project=values["KOLLA_PROJECT"],
         service=values["KOLLA_SERVICE"], hostname=hostname,
         zk_hosts=values["KOLLA_ZK_HOSTS"],
-        credentials_file=values["KOLLA_ZK_CREDENTIALS_FILE"], zk_root=root,
+        credentials_file=credentials_file_for(values["KOLLA_ZK_CREDENTIALS_FILE"], hostname),
+        zk_root=root,
         command=command, address=_default_address(env), restart_mode=restart_mode,
         task_name=env.get("MARATHON_APP_ID") or env.get("CHRONOS_JOB_NAME") or "",
     )
@@ -147,10 +151,32 @@ def parse_credentials(text: str, source: str, kind: str = "ZooKeeper") -> tuple[
     return user, password
 
 
+def check_private(path: object, mode: int, kind: str = "ZooKeeper") -> None:
+    """Refuse a credentials file that group or others can access (deployer and runner alike).
+
+    Anyone who can read the file can read every secret its identity may read.
+    """
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise errors.ConfigError(
+            f"The {kind} credentials file {path} is accessible by group or others "
+            f"(mode {stat.S_IMODE(mode):04o}); run 'chmod 600 {path}'."
+        )
+
+
+def credentials_file_for(template: str, hostname: str) -> str:
+    """``KOLLA_ZK_CREDENTIALS_FILE`` with ``{host}`` replaced by this runner's host name.
+
+    On a real cluster every agent has its own file at one fixed path; hosts that share a file
+    system (the simulator's agents, tests) keep one file per host with ``{host}`` in the path.
+    """
+    return template.replace("{host}", hostname)
+
+
 def read_credentials(path: str) -> tuple[str, str]:
-    """Read the runner's ZooKeeper digest credentials from ``path``."""
+    """Read the runner's ZooKeeper digest credentials from ``path`` (0600 or stricter)."""
     try:
         with open(path, encoding="utf-8") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
             text = handle.read(4096)
     except FileNotFoundError as exc:
         raise errors.ConfigError(
@@ -162,4 +188,5 @@ def read_credentials(path: str) -> tuple[str, str]:
             f"ZooKeeper credentials file {path} (KOLLA_ZK_CREDENTIALS_FILE) cannot be read: "
             f"{reason}."
         ) from exc
+    check_private(path, mode)
     return parse_credentials(text, path)

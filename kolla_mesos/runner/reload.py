@@ -146,7 +146,7 @@ class ReloadWatcher:
             LOG.warning("Generation %d has no service %s/%s: leaving the daemon alone",
                         number, ident.project, ident.service)
             return NOTHING
-        new = files.build_fileset(defn, reader.files(defn, ident.hostname))
+        new = files.build_fileset(defn, reader.files(defn, ident.hostname, defn.app_files()))
         changed = files.changed_files(self.written, new)
         action = decide(defn.reload, ident.restart_mode, changed)
         if action == NOTHING:

@@ -26,7 +26,12 @@ STATES = (WAITING, RUNNING, DONE, FAILED)
 
 def inputs_key(cmd: Command, generation: int) -> str:
     """The status key of a command: its inputs hash, else (no hash) the generation."""
-    return cmd.inputs_hash or f"generation-{generation:010d}"
+    return key_for(cmd.inputs_hash, generation)
+
+
+def key_for(inputs_hash: str, generation: int) -> str:
+    """The status key of an inputs hash (empty: keyed by the generation)."""
+    return inputs_hash or f"generation-{generation:010d}"
 
 
 def make_record(state: str, host: str, generation: int, started: float,

@@ -52,6 +52,32 @@ class ServiceRef:
     service: str
 
 
+@dataclasses.dataclass(frozen=True)
+class ServiceSummary:
+    """What a waiter needs to know about a service it depends on (no secret in it)."""
+
+    service: str
+    daemon: bool
+    #: command name -> (inputs hash, run_once)
+    commands: dict[str, tuple[str, bool]]
+
+    @classmethod
+    def of(cls, defn: Definition) -> ServiceSummary:
+        """The summary of a definition this runner can read."""
+        return cls.from_json(defn.service, defn.summary_json(), "definition")
+
+    @classmethod
+    def from_json(cls, service: str, raw: Any, source: str) -> ServiceSummary:
+        """One entry of a generation's ``index`` node (written by Plan.index())."""
+        commands = raw.get("commands") if isinstance(raw, dict) else None
+        if not isinstance(commands, dict) or not all(
+                isinstance(c, dict) for c in commands.values()):
+            raise errors.ZookeeperError(f"{source} has no valid entry for service {service!r}.")
+        return cls(service=service, daemon=bool(raw.get("daemon")),
+                   commands={name: (str(c.get("inputs_hash") or ""), bool(c.get("run_once")))
+                             for name, c in commands.items()})
+
+
 class GenerationReader:
     """Cached reads of one immutable generation."""
 
@@ -62,6 +88,7 @@ class GenerationReader:
                                        number)
         self._definitions: dict[str, Definition | None] = {}
         self._projects: list[str] | None = None
+        self._index: dict[str, Any] | None = None
 
     def _project_names(self) -> list[str]:
         if self._projects is None:
@@ -88,6 +115,24 @@ class GenerationReader:
             break
         self._definitions[service] = found
         return found
+
+    def summary(self, service: str) -> ServiceSummary | None:
+        """Dependency summary of ``service``; None when the generation has no such service.
+
+        From the shared ``index`` node: a runner may read only the definitions of its own
+        host's services.  A generation without an index (written before it existed) falls
+        back to the definition.
+        """
+        if self._index is None:
+            raw = self.session.get_json(zkpaths.join(self.path, zkpaths.INDEX))
+            self._index = raw if isinstance(raw, dict) else {}
+        if not self._index:
+            defn = self.definition(service)
+            return ServiceSummary.of(defn) if defn is not None else None
+        if service not in self._index:
+            return None
+        return ServiceSummary.from_json(service, self._index[service],
+                                        zkpaths.join(self.path, zkpaths.INDEX))
 
     def require_definition(self, project: str, service: str) -> Definition:
         """Definition of this runner's own service; a clear error when it is missing."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -28,8 +29,9 @@ from kolla_mesos.runner import identity as identity_mod
 from kolla_mesos.runner.app import Runner
 from kolla_mesos.runner.session import Session, acl_to_json
 
-DEPLOYER = ("deployer", "deployer-test-secret")
-RUNNER = ("runner", "runner-test-secret")
+# Random per process: no fixed credential exists in the repository (DESIGN section 4).
+DEPLOYER = ("deployer", secrets.token_hex(16))
+RUNNER = ("runner", secrets.token_hex(16))
 
 
 @dataclasses.dataclass

@@ -4,12 +4,18 @@ Starts Debian's ``zookeeper`` 3.8 (``/usr/share/java/zookeeper.jar``) as a stand
 an ephemeral loopback port with its own data directory, and a super-user digest so tests can
 inspect nodes regardless of their ACLs.  Readiness is detected by the ``ruok`` four-letter word
 (the server offers no event to wait on), bounded by a deadline.
+
+ZooKeeper's snapshots and transaction logs hold every rendered secret, so the server's
+directory is 0700 and the JVM runs with umask 077 (its files are 0600).  The super user's
+password is random per server directory, kept in ``<dir>/super.cred`` (0600): no credential
+is fixed in the source (docs/zookeeper-layout.md, "ZooKeeper's own files").
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -32,7 +38,7 @@ DEBIAN_CLASSPATH = [
     "/usr/share/java/netty-codec.jar",
 ]
 SUPER_USER = "super"
-SUPER_PASSWORD = "super-test-secret"  # noqa: S105 - test-only server credential
+SUPER_CREDENTIALS = "super.cred"
 
 
 def classpath() -> str:
@@ -100,11 +106,32 @@ class ZookeeperServer:
     @property
     def super_auth(self) -> tuple[str, str]:
         """auth_data entry of the super user (reads every node whatever its ACL)."""
-        return ("digest", f"{SUPER_USER}:{SUPER_PASSWORD}")
+        return ("digest", f"{SUPER_USER}:{self._super_password()}")
+
+    def _super_password(self) -> str:
+        """The super user's password: random per server directory, kept 0600 beside its data.
+
+        A restart in the same directory (tools/start-zookeeper) keeps the password.
+        """
+        path = self.base_dir / SUPER_CREDENTIALS
+        try:
+            return path.read_text(encoding="utf-8").strip().partition(":")[2]
+        except FileNotFoundError:
+            pass
+        password = secrets.token_urlsafe(32)
+        self.base_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(f"{SUPER_USER}:{password}\n")
+        return password
 
     def _write_config(self) -> Path:
+        self.base_dir.mkdir(parents=True, exist_ok=True)
         data = self.base_dir / "data"
         data.mkdir(parents=True, exist_ok=True)
+        # Snapshots and transaction logs hold every secret of every deployment.
+        for directory in (self.base_dir, data):
+            os.chmod(directory, 0o700)
         cfg = self.base_dir / "zoo.cfg"
         cfg.write_text(
             "tickTime=500\n"
@@ -122,6 +149,7 @@ class ZookeeperServer:
         )
         if self.server_id:
             (data / "myid").write_text(f"{self.server_id}\n")
+        os.chmod(cfg, 0o600)
         return cfg
 
     def start(self, timeout: float = 60.0) -> ZookeeperServer:
@@ -133,8 +161,9 @@ class ZookeeperServer:
     def launch(self) -> None:
         """Start the JVM (without waiting for it: :meth:`wait_serving`)."""
         cfg = self._write_config()
-        digest = make_digest_acl_credential(SUPER_USER, SUPER_PASSWORD)
-        log = open(self.base_dir / "zookeeper.out", "ab")  # noqa: SIM115 - owned by Popen
+        digest = make_digest_acl_credential(SUPER_USER, self._super_password())
+        log = os.fdopen(os.open(self.base_dir / "zookeeper.out",
+                                os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         self.process = subprocess.Popen(
             [
                 self.java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
@@ -146,7 +175,7 @@ class ZookeeperServer:
                 "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg),
             ],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, umask=0o077,
         )
         log.close()
 

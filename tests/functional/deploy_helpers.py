@@ -1,8 +1,9 @@
 """Helpers for the deploy pipeline's functional tests: a deployment directory and the CLI.
 
-Each test gets its own kolla-mesos.conf, digest credentials (mode 0600), globals, passwords
-and topology, pointing at the session's real ZooKeeper and at the simulator's Marathon,
-Chronos and Mesos APIs.  The CLI runs as a real subprocess (``kolla-mesos ...``).
+Each test gets its own kolla-mesos.conf, random digest credentials (mode 0600: the
+deployer's and one runner identity per host), globals, passwords and topology, pointing at
+the session's real ZooKeeper and at the simulator's Marathon, Chronos and Mesos APIs.  The
+CLI runs as a real subprocess (``kolla-mesos ...``).
 """
 
 from __future__ import annotations
@@ -10,18 +11,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from kolla_mesos.clients import zk_acl
 from kolla_mesos.testing.zookeeper import free_port
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BIN = Path(sys.executable).parent
-DEPLOYER = ("kolla-deployer", "deployer-pw-0d41")
-RUNNER = ("kolla-runner", "runner-pw-77c2")
+# Random per run: no fixed credential exists in the repository (DESIGN section 4).
+DEPLOYER = ("kolla-deployer", secrets.token_hex(16))
 
 
 def write_private(path: Path, text: str) -> None:
@@ -83,7 +88,10 @@ def make_env(tmp_path: Path, zk_hosts: str, zk_root: str, urls: dict[str, str],
         shutil.copy(DATA / "testconfig" / name, etc / name)
     write_private(etc / "passwords.yml", (DATA / "testconfig" / "passwords.yml").read_text())
     write_private(etc / "deployer.cred", ":".join(DEPLOYER) + "\n")
-    write_private(etc / "runner.cred", ":".join(RUNNER) + "\n")
+    # one runner identity per topology host, as 'kolla-mesos genpwd' creates them; the
+    # simulator's agents share this file system, so each finds its own through '{host}'
+    hosts = yaml.safe_load((etc / "topology.yml").read_text())["hosts"]
+    zk_acl.generate_runner_credentials(etc / "runners", hosts)
     conf = etc / "kolla-mesos.conf"
     conf.write_text(f"""[kolla]
 deployment_id = {deployment_id}
@@ -97,8 +105,8 @@ deploy_timeout = 120
 hosts = {zk_hosts}
 root = {zk_root}
 credentials_file = {etc / "deployer.cred"}
-runner_credentials_file = {etc / "runner.cred"}
-runner_credentials_path = {etc / "runner.cred"}
+runner_credentials_dir = {etc / "runners"}
+runner_credentials_path = {etc / "runners"}/{{host}}.cred
 timeout = 10
 
 [marathon]

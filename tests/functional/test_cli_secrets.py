@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.functional.deploy_helpers import DEPLOYER, RUNNER, make_env
+from kolla_mesos.clients import zk_acl
+from tests.functional.deploy_helpers import DEPLOYER, make_env
 
 pytestmark = pytest.mark.timeout(300)
 
 STORE_PASSWORD = "test-store-secret-42"  # noqa: S105 - tests/data/testconfig/passwords.yml
-SECRETS = (DEPLOYER[1], RUNNER[1], STORE_PASSWORD)
 
 
 @pytest.fixture
@@ -32,7 +32,9 @@ def test_no_secret_in_output_at_vv(env):
     # urllib3 logs this at DEBUG: the libraries did log (else this test proves nothing)
     assert "Starting new HTTP connection" in runs[0].stderr, runs[0].stderr[-2000:]
     assert "********" in runs[2].stdout
+    runners = zk_acl.read_runner_credentials(env.etc / "runners")
+    secrets = (DEPLOYER[1], STORE_PASSWORD, *(password for _, password in runners.values()))
     for proc in runs:
-        for secret in SECRETS:
+        for secret in secrets:
             assert secret not in proc.stdout, (proc.args[-3:], secret)
             assert secret not in proc.stderr, (proc.args[-3:], secret)

@@ -98,6 +98,13 @@ def test_deploy_status_idempotence_and_reload(env, zk_server, zk_admin):
     web_conf = next(r for r in detailed if r["what"] == "services/testing/web/files/web.conf")
     assert "+workers = 9" in web_conf["diff"] and "-workers = 3" in web_conf["diff"]
     assert "test-store-secret-42" not in str(detailed)
+    # a changed app is shown as a unified diff of its JSON, not as the whole app
+    store_app = next(r for r in env.json("plan", "--diff", "-e", "store_greeting=changed")
+                     if r["kind"] == "marathon")
+    lines = store_app["diff"].splitlines()
+    assert lines[0].startswith("--- live/") and lines[1].startswith("+++ plan/"), lines[:2]
+    changed = [line for line in lines[2:] if line[:1] in "+-"]
+    assert changed and all("KOLLA_CONFIG_HASH" in line for line in changed), changed
 
 
 def test_failed_job_rolls_back_to_previous_generation(env, zk_admin):

@@ -12,7 +12,9 @@ import json
 import os
 import random
 import re
+import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -25,6 +27,10 @@ import requests
 import yaml
 from mesos_sim.simulator import Simulator
 
+from kolla_mesos import zkpaths
+from kolla_mesos.definition import Definition
+from kolla_mesos.definition import from_json as definition_from_json
+from kolla_mesos.secrets import secret_values
 from kolla_mesos.testing.zookeeper import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -112,10 +118,11 @@ class Deployment:
         (self.etc / "topology.yml").write_text(yaml.safe_dump(topology))
         shutil.copy(REPO / "etc/kolla-mesos/passwords.yml", self.etc / "passwords.yml")
         os.chmod(self.etc / "passwords.yml", 0o600)
-        for name, secret in (("deployer.cred", "kolla-deployer:e2e-deployer-5b1d"),
-                             ("runner.cred", "kolla-runner:e2e-runner-93fa")):
-            (self.etc / name).write_text(secret + "\n")
-            os.chmod(self.etc / name, 0o600)
+        # random deployer credentials (no fixed credential in the repository); the runner
+        # identities, one per agent, come from genpwd below
+        deployer = os.open(self.etc / "deployer.cred", os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(deployer, "w") as out:
+            out.write(f"kolla-deployer:{secrets.token_hex(16)}\n")
         self.conf.write_text(f"""[kolla]
 deployment_id = e2e
 profile = minimal
@@ -128,8 +135,8 @@ deploy_timeout = 600
 hosts = {zk_hosts}
 root = {zk_root}
 credentials_file = {self.etc / "deployer.cred"}
-runner_credentials_file = {self.etc / "runner.cred"}
-runner_credentials_path = {self.etc / "runner.cred"}
+runner_credentials_dir = {self.etc / "runners"}
+runner_credentials_path = {self.etc / "runners"}/{{host}}.cred
 timeout = 10
 
 [marathon]
@@ -264,8 +271,69 @@ def _three_agents() -> tuple[dict[str, str], dict[str, list[str]]]:
                            "rabbitmq": three, "keystone": ["agent1"]}
 
 
+def _definitions(dep: Deployment) -> dict[str, Definition]:
+    """Every service's stored definition of the current generation (as the deployer)."""
+    out = {}
+    for row in dep.json("config", "list"):
+        if row["path"].endswith("/" + zkpaths.DEFINITION):
+            shown = dep.json("config", "show", "--show-secrets", row["path"])
+            defn = definition_from_json(json.loads(shown["content"]))
+            out[defn.service] = defn
+    return out
+
+
+def _sweep_sandboxes(sim: Simulator, dep: Deployment) -> None:
+    """No value of passwords.yml in a daemon's sandbox file that its daemon does not need,
+    and no job-only file left in a Chronos job's sandbox."""
+    defs = _definitions(dep)
+    values = [v for v in secret_values(dep.passwords) if len(v) >= 12]
+    assert values
+    # file name in the sandbox -> services whose app writes it there
+    app_names: dict[str, set[str]] = {}
+    job_only: set[str] = set()
+    for name, defn in defs.items():
+        specs = defn.files_dict
+        for fname in defn.app_files():
+            if not specs[fname].dest.startswith("/"):
+                app_names.setdefault(os.path.basename(specs[fname].dest), set()).add(name)
+        job_only |= {os.path.basename(specs[f].dest) for f in defn.job_only_files()}
+    assert {"db-admin.cnf", "keystone-db-user.sql"} <= job_only
+    swept: set[str] = set()
+    for executor in sim.state_dir.glob("slaves/*/frameworks/*/executors/*"):
+        is_job = executor.name.startswith("ct:")
+        service = executor.name.rstrip(":").split(":")[-1].split("-")[1] if is_job else \
+            executor.name.split(".")[0].rsplit("_", 1)[-1]
+        swept.add(f"{'job' if is_job else 'app'} {service}")
+        for path in executor.glob("runs/*/**/*"):
+            if not path.is_file() or path.is_symlink() or "latest" in path.parts:
+                continue
+            if path.name in ("stdout", "stderr"):
+                continue  # (checked above with the logs)
+            if is_job:
+                assert path.name not in job_only, f"a job left its secret behind: {path}"
+                continue
+            if service in app_names.get(path.name, set()):
+                continue  # the daemon's own file: it needs its secrets
+            data = path.read_bytes()
+            for value in values:
+                assert value.encode() not in data, (path, "holds a secret it does not need")
+    # the Keystone API's sandbox and the jobs that had db-admin.cnf were swept
+    assert {"app keystone", "job keystone", "app mariadb"} <= swept, swept
+
+
+def _sweep_zookeeper_files(base: Path) -> None:
+    """ZooKeeper's snapshots and logs hold every secret: nothing under its directory is
+    accessible by group or others."""
+    entries = [base, *base.rglob("*")]
+    assert any(p.name.startswith(("log.", "snapshot.")) for p in entries), entries
+    for path in entries:
+        mode = path.lstat().st_mode
+        assert not mode & 0o077, f"{path} has mode {stat.S_IMODE(mode):04o}"
+
+
 @pytest.mark.parametrize("cluster", [_one_agent], indirect=True, ids=["one-agent"])
-def test_minimal_profile_up_to_a_keystone_token(cluster: tuple[Simulator, Deployment]):
+def test_minimal_profile_up_to_a_keystone_token(cluster: tuple[Simulator, Deployment],
+                                                zk_server: Any):
     sim, dep = cluster
     address = dep.addresses["agent1"]
     started = time.monotonic()
@@ -313,6 +381,11 @@ def test_minimal_profile_up_to_a_keystone_token(cluster: tuple[Simulator, Deploy
         for key in ("database_password", "keystone_admin_password", "rabbitmq_password",
                     "keystone_database_password", "rabbitmq_cluster_cookie"):
             assert dep.passwords[key].encode() not in text, (key, path)
+
+    # need to know (issue 17): a daemon's sandbox holds only its own files, jobs left none
+    # of theirs behind, and ZooKeeper's own files are private
+    _sweep_sandboxes(sim, dep)
+    _sweep_zookeeper_files(Path(zk_server.base_dir))
 
     # a second deploy with the same inputs changes nothing
     assert dep.json("plan") == []

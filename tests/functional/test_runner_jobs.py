@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import stat
+import secrets
 
 from kolla_mesos import zkpaths
 from kolla_mesos.errors import ExitCode
@@ -33,17 +33,16 @@ def test_job_runs_once_writes_files_and_records_status(rdep: TestDeployment, rdi
     files = {"app.conf": {"dest": "etc/app.conf", "owner": "root", "group": "root",
                           "mode": "0640"}}
     rdep.publish(1, [service("svc", files=files, contents={"app.conf": b"key = 1\n"}, commands={
-        "db_sync": sh(f"cat etc/app.conf >> {out}", run_once=True, job=True,
-                      inputs_hash="h1")})])
+        "db_sync": sh(f"cat etc/app.conf >> {out}; stat -c '%a %u' etc/app.conf >> {out}",
+                      run_once=True, job=True, inputs_hash="h1")})])
     creds = rdep.write_credentials(rdir)
     env = rdep.env(creds, PROJECT, "svc", "host-a", KOLLA_COMMAND="db_sync")
     first = procs.start(env)
     assert first.wait(60) == 0, procs.log(first)
-    conf = os.path.join(rdir, "etc", "app.conf")
-    st = os.stat(conf)
-    assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 0
+    # the job saw its file (mode 0640, root), removed when it ended (no daemon needs it)
+    assert not os.path.exists(os.path.join(rdir, "etc", "app.conf"))
     with open(out) as handle:
-        assert handle.read() == "key = 1\n"
+        assert handle.read() == "key = 1\n640 0\n"
     records = _status(rdep, zk_admin, "svc", "db_sync", "h1")
     assert list(records) == ["host-a"]
     assert records["host-a"]["state"] == "done" and records["host-a"]["exit_code"] == 0
@@ -52,7 +51,7 @@ def test_job_runs_once_writes_files_and_records_status(rdep: TestDeployment, rdi
     second = procs.start(rdep.env(creds, PROJECT, "svc", "host-b", KOLLA_COMMAND="db_sync"))
     assert second.wait(60) == 0, procs.log(second)
     with open(out) as handle:
-        assert handle.read() == "key = 1\n"
+        assert handle.read() == "key = 1\n640 0\n"
     assert "already ran on host-a" in procs.log(second)
 
 
@@ -107,8 +106,8 @@ def test_wrong_credentials_cannot_read_the_generation(rdep: TestDeployment, rdir
                                                       procs: Procs) -> None:
     rdep.publish(1, [service("svc", commands={"c": sh("true", job=True)})])
     creds = os.path.join(rdir, "bad-creds")
-    with open(creds, "w") as handle:
-        handle.write("runner:not-the-password\n")
+    with open(os.open(creds, os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
+        handle.write(f"runner:{secrets.token_hex(8)}\n")
     proc = procs.start(rdep.env(creds, PROJECT, "svc", "host-a", KOLLA_COMMAND="c"))
     assert proc.wait(60) == ExitCode.REMOTE
     log = procs.log(proc)
@@ -169,3 +168,32 @@ def test_definition_env_over_task_env_and_argv_without_shell(
     assert proc.wait(60) == 0, procs.log(proc)
     with open(out) as handle:
         assert handle.read() == "from-task|from-definition|$B; echo not-a-shell"
+
+
+def test_job_only_files_stay_out_of_the_app_and_leave_with_the_job(
+        rdep: TestDeployment, rdir: str, procs: Procs) -> None:
+    """A daemon's task writes only its own files; a job's secrets are removed when it ends,
+    also when it failed (DESIGN section 4)."""
+    files = {"app.conf": {"dest": "app.conf", "mode": "0600"},
+             "admin.cnf": {"dest": "admin.cnf", "mode": "0600"}}
+    contents = {"app.conf": b"a = 1\n", "admin.cnf": b"password = root-secret\n"}
+    seen = os.path.join(rdir, "seen")
+    rdep.publish(1, [service("svc", files=files, contents=contents, commands={
+        "create_db": sh(f"cat admin.cnf > {seen}", job=True, files=["admin.cnf"]),
+        "broken": sh(f"cat admin.cnf >> {seen}; exit 4", job=True, files=["admin.cnf"])},
+        daemon=sh("exit 0", files=["app.conf"]))])
+    creds = rdep.write_credentials(rdir)
+    for command, code in (("create_db", 0), ("broken", 4)):
+        sandbox = os.path.join(rdir, command)
+        os.mkdir(sandbox)
+        proc = procs.start(rdep.env(creds, PROJECT, "svc", "host-a", KOLLA_COMMAND=command),
+                           cwd=sandbox)
+        assert proc.wait(60) == code, procs.log(proc)
+        assert os.listdir(sandbox) == [], command  # the job's file is gone
+    with open(seen) as handle:
+        assert handle.read() == "password = root-secret\n" * 2  # the jobs did have it
+    app = os.path.join(rdir, "app")
+    os.mkdir(app)
+    proc = procs.start(rdep.env(creds, PROJECT, "svc", "host-a"), cwd=app)
+    assert proc.wait(60) == 0, procs.log(proc)
+    assert os.listdir(app) == ["app.conf"]

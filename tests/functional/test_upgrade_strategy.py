@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 import requests
+from mesos_sim.simulator import Simulator
 
 from kolla_mesos import zkpaths
-from mesos_sim.simulator import Simulator
+from kolla_mesos.clients import zk_acl
 from tests.functional.deploy_helpers import DATA, DeployEnv, make_env
 
 pytestmark = pytest.mark.timeout(600)
@@ -182,6 +183,7 @@ def test_three_pinned_instances_restart_one_at_a_time(tmp_path: Path, zk_server:
         "hosts:\n" + "".join(f"  agent{i}: {{addresses: {{api: 127.0.1.{i}}}}}\n"
                              for i in (1, 2, 3))
         + "groups:\n  store: [agent1, agent2, agent3]\n  web: [agent1]\n")
+    zk_acl.generate_runner_credentials(env.etc / "runners", ["agent1", "agent2", "agent3"])
     _deploy(env)
     before = _tasks(sim.marathon_url, STORE)
     assert len(before) == 3

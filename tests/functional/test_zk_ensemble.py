@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import posixpath
 import random
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -28,8 +29,8 @@ from tests.functional.deploy_helpers import make_env
 
 pytestmark = pytest.mark.timeout(300)
 
-DEPLOYER = ("deployer", "dep-ensemble-4c1e")
-RUNNER = ("runner", "run-ensemble-9a07")
+DEPLOYER = ("deployer", secrets.token_hex(16))
+RUNNERS = {"node1": ("runner-node1", secrets.token_hex(16))}
 DEP = "ha"
 PUBLISHES = 20
 
@@ -91,7 +92,7 @@ def test_publishes_survive_the_loss_of_the_deployers_server_and_the_leader(
     published: dict[int, dict[str, bytes]] = {}
     during = 0  # kills that landed before the publish ended
     # small transactions, so that a kill lands in the middle of a generation's write
-    with Store(zk_ensemble.hosts, zk_root, DEP, DEPLOYER, RUNNER, timeout=20,
+    with Store(zk_ensemble.hosts, zk_root, DEP, DEPLOYER, RUNNERS, timeout=20,
                batch_limit=4096) as store:
         store.ensure_deployment({"id": DEP})
         for i in range(PUBLISHES):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,15 +21,18 @@ from kolla_mesos.clients import zk_acl, zk_batch
 from kolla_mesos.clients.zookeeper import Store
 from kolla_mesos.testing.zookeeper import ZookeeperServer, free_port
 
-DEPLOYER = ("deployer", "dep-secret")
-RUNNER = ("runner", "run-secret")
+# Random per run: no fixed credential in the repository (tests/unit/test_no_fixed_credentials).
+DEPLOYER = ("deployer", secrets.token_hex(16))
+RUNNER = ("runner", secrets.token_hex(16))
+#: the one host (node1) of these tests, with its runner identity
+RUNNERS = {"node1": RUNNER}
 DEP = "demo"
 ROOT_DIR = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def store(zk_hosts: str, zk_root: str) -> Iterator[Store]:
-    with Store(zk_hosts, zk_root, DEP, DEPLOYER, RUNNER, timeout=10) as st:
+    with Store(zk_hosts, zk_root, DEP, DEPLOYER, RUNNERS, timeout=10) as st:
         st.ensure_deployment({"id": DEP})
         yield st
 
@@ -60,8 +64,11 @@ def test_write_switch_read_and_gc(store: Store) -> None:
     assert numbers == [1, 2, 3, 4]
     assert store.current_generation() == 4
     assert store.read_generation(3) == small_generation("2")
+    writes = store.writes
     assert store.gc(keep=2) == [1, 2]
     assert store.list_generations() == [3, 4]
+    # garbage collection is counted apart from the writes a deploy reports
+    assert store.writes == writes and store.gc_deletes == 2 * (len(small_generation("")) + 6)
     # current is never collected, even when it is older than the newest `keep`
     store.switch_current(3, 4)
     store.write_generation(small_generation("5"))
@@ -73,7 +80,7 @@ def test_switch_detects_concurrent_deployer(store: Store, zk_hosts: str, zk_root
     first = store.write_generation(small_generation("a"))
     store.switch_current(first, None)
     second = store.write_generation(small_generation("b"))
-    with Store(zk_hosts, zk_root, DEP, DEPLOYER, RUNNER) as other:
+    with Store(zk_hosts, zk_root, DEP, DEPLOYER, RUNNERS) as other:
         third = other.write_generation(small_generation("c"))
         other.switch_current(third, first)
     with pytest.raises(errors.LockedError, match="expected 1"):
@@ -85,7 +92,7 @@ def test_switch_detects_concurrent_deployer(store: Store, zk_hosts: str, zk_root
 
 def test_generation_number_taken_meanwhile(store: Store, zk_hosts: str, zk_root: str) -> None:
     assert store.list_generations() == []
-    with Store(zk_hosts, zk_root, DEP, DEPLOYER, RUNNER) as other:
+    with Store(zk_hosts, zk_root, DEP, DEPLOYER, RUNNERS) as other:
         assert other.write_generation(small_generation("other")) == 1
     # store still believes 0 is the highest number: its first transaction fails atomically
     assert store.write_generation(small_generation("mine")) == 2
@@ -119,11 +126,11 @@ def test_acls(store: Store, zk_server: ZookeeperServer) -> None:
     store.switch_current(n, None)
     runner = client(zk_server, RUNNER)
     anon = client(zk_server, None)
-    stranger = client(zk_server, ("deployer", "wrong-password"))
+    stranger = client(zk_server, ("deployer", secrets.token_hex(8)))
     base = store.path
     gen = zkpaths.generation(store.root, DEP, n)
     try:
-        runner_acl = zk_acl.runner_write_acl(DEPLOYER, RUNNER)
+        runner_acl = zk_acl.runner_write_acl(DEPLOYER, RUNNERS)
         status = zkpaths.status(store.root, DEP, "keystone", "db_sync", "abc", "node1")
         runner.create(status, b'{"state": "done"}', acl=runner_acl, makepath=True)
         lock = zkpaths.lock(store.root, DEP, "keystone", "db_sync")
@@ -174,7 +181,7 @@ def test_acls(store: Store, zk_server: ZookeeperServer) -> None:
 
 def test_wrong_credentials_name_the_path(store: Store, zk_hosts: str, zk_root: str) -> None:
     store.switch_current(store.write_generation(small_generation("a")), None)
-    with Store(zk_hosts, zk_root, DEP, ("deployer", "nope")) as bad:
+    with Store(zk_hosts, zk_root, DEP, ("deployer", secrets.token_hex(8))) as bad:
         with pytest.raises(errors.ZookeeperError, match=rf"'deployer'.*{zk_root}/{DEP}"):
             bad.current_generation()
         with pytest.raises(errors.ZookeeperError, match="credentials are wrong"):
@@ -200,7 +207,7 @@ def test_deploy_lock_is_exclusive(store: Store, zk_hosts: str, zk_root: str) -> 
 
 def test_status_and_members(store: Store, zk_server: ZookeeperServer) -> None:
     runner = client(zk_server, RUNNER)
-    acl = zk_acl.runner_write_acl(DEPLOYER, RUNNER)
+    acl = zk_acl.runner_write_acl(DEPLOYER, RUNNERS)
     try:
         for host in ("node1", "node2"):
             runner.create(zkpaths.status(store.root, DEP, "keystone", "db_sync", "h1", host),
@@ -244,7 +251,7 @@ def test_batching_large_nodes_with_exact_limit(zk_hosts: str, zk_root: str) -> N
         fill = zk_batch.ZK_MAX_REQUEST - zk_batch.batch_size([zk_batch.create(path, b"", acl)])
         assert st.write_generation({"exact": b"e" * fill}) == n + 1
         assert len(st.read_generation(n + 1)["exact"]) == fill
-        with pytest.raises(errors.ZookeeperError, match="/exact is too large"):
+        with pytest.raises(errors.ConfigError, match="/exact is too large"):
             st.write_generation({"exact": b"e" * (fill + 1)})
 
 

@@ -37,15 +37,15 @@ def test_materialize_relative_dest_owner_mode_and_no_rewrite(tmp_path: Path) -> 
 
 def test_absolute_dest_and_unknown_owner(tmp_path: Path) -> None:
     assert files.resolve_dest("/etc/x", "/sandbox") == "/etc/x"
-    assert files.resolve_dest("a/../b", "/sandbox") == "/sandbox/b"
-    defn = _defn({"dest": str(tmp_path / "c.conf"), "owner": "no-such-user-kolla"})
+    assert files.resolve_dest("a/b", "/sandbox") == "/sandbox/a/b"
+    defn = _defn({"dest": "c.conf", "owner": "no-such-user-kolla"})
     with pytest.raises(errors.ConfigError, match="owner 'no-such-user-kolla' is not a user"):
         files.materialize(files.build_fileset(defn, {"c.conf": b""}), str(tmp_path))
 
 
 def test_unwritable_destination_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
-    defn = _defn({"dest": str(tmp_path / "file" / "c.conf")})
+    defn = _defn({"dest": "file/c.conf"})
     with pytest.raises(errors.ConfigError, match=f"Cannot write {tmp_path}/file/c.conf"):
         files.materialize(files.build_fileset(defn, {"c.conf": b"x"}), str(tmp_path))
 
@@ -61,3 +61,15 @@ def test_owner_and_group_are_applied(tmp_path: Path) -> None:
     st = (tmp_path / "c.conf").stat()
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == \
         (nobody.pw_uid, nobody.pw_gid, 0o400)
+
+
+@pytest.mark.parametrize("dest", ["../escape.conf", "a/../../b", "/tmp/x.conf", "/etc/../x",
+                                  "/etc", "/var/lib//x", "", "/usr/bin/python3"])
+def test_a_destination_outside_the_sandbox_is_refused_again(tmp_path: Path, dest: str) -> None:
+    """The planner refuses these; the runner (root) refuses them again before writing."""
+    from kolla_mesos.definition import FileSpec
+
+    spec = FileSpec(dest=dest)
+    with pytest.raises(errors.DefinitionError, match="refusing to write it"):
+        files.materialize({"c.conf": (spec, b"x")}, str(tmp_path / "sandbox"))
+    assert not (tmp_path / "escape.conf").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,7 @@ def test_identity_errors_name_the_variable(change: dict[str, str], message: str)
 def test_credentials(tmp_path: Path) -> None:
     path = tmp_path / "creds"
     path.write_text("runner:s3cr:et\n")
+    path.chmod(0o600)
     assert identity.read_credentials(str(path)) == ("runner", "s3cr:et")
     for bad in ("", "runner", "runner:", ":pw", "a:b\nc:d"):
         path.write_text(bad)
@@ -126,12 +128,12 @@ def test_reload_decision() -> None:
 
 def test_changed_files_compares_spec_and_content() -> None:
     defn = definition.from_json({"project": "p", "service": "s", "files": {
-        "a": {"dest": "/a"}, "b": {"dest": "/b"}}})
+        "a": {"dest": "a"}, "b": {"dest": "b"}}})
     old = build_fileset(defn, {"a": b"1", "b": b"2"})
     assert changed_files(old, build_fileset(defn, {"a": b"1", "b": b"2"})) == []
     assert changed_files(old, build_fileset(defn, {"a": b"1", "b": b"3"})) == ["b"]
     moved = definition.from_json({"project": "p", "service": "s", "files": {
-        "a": {"dest": "/a", "mode": "0600"}, "b": {"dest": "/b"}}})
+        "a": {"dest": "a", "mode": "0600"}, "b": {"dest": "b"}}})
     assert changed_files(old, build_fileset(moved, {"a": b"1", "b": b"2"})) == ["a"]
     assert changed_files(old, build_fileset(defn, {"a": b"1"})) == ["b"]
 
@@ -150,8 +152,9 @@ def test_runner_acl_round_trip_and_errors() -> None:
 
     from kolla_mesos.runner.session import acl_to_json, parse_acl
 
-    acl = [make_digest_acl("deployer", "pw", all=True),
-           make_digest_acl("runner", "pw2", read=True, write=True, create=True, delete=True)]
+    acl = [make_digest_acl("deployer", secrets.token_hex(8), all=True),
+           make_digest_acl("runner", secrets.token_hex(8), read=True, write=True, create=True,
+                           delete=True)]
     raw = acl_to_json(acl)
     assert raw[1]["perms"] == 15 and raw[0]["id"].startswith("deployer:")
     assert parse_acl(raw, "/kolla/d") == acl

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from kolla_mesos import errors
 from kolla_mesos.clients import zk_acl, zk_batch
 
-ACL = zk_acl.read_acl(("deployer", "secret"), ("runner", "secret2"))
+ACL = zk_acl.read_acl(("deployer", secrets.token_hex(8)),
+                      {"node1": ("runner", secrets.token_hex(8))})
 
 
 def test_create_op_size_counts_every_field() -> None:
@@ -36,7 +39,7 @@ def test_plan_batches_caps_op_count() -> None:
 
 def test_single_node_over_limit_is_named() -> None:
     ops = [zk_batch.create("/g/ok", b"x", ACL), zk_batch.create("/g/huge", bytes(5000), ACL)]
-    with pytest.raises(errors.ZookeeperError, match="/g/huge is too large.*5000 bytes"):
+    with pytest.raises(errors.ConfigError, match="/g/huge is too large.*5000 bytes"):
         zk_batch.plan_batches(ops, limit=4000)
 
 
