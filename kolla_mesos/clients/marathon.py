@@ -39,6 +39,7 @@ from kolla_mesos.clients.marathon_progress import (
     deployment_summary,
     gone,
     marathon_timestamp,
+    queue_reasons,
 )
 from kolla_mesos.clients.retry import RetryPolicy
 
@@ -76,6 +77,8 @@ class MarathonClient:
             password=credentials[1] if credentials else None, timeout=timeout,
             session=self.http.session)
         self._stop = threading.Event()
+        #: the apps the last poll of a wait saw, by id
+        self._last_apps: dict[str, dict[str, Any]] = {}
         #: set by the event stream (or interrupt) to make a wait re-read at once
         self._changed = threading.Event()
 
@@ -218,14 +221,33 @@ class MarathonClient:
     # --- waiting ---------------------------------------------------------------------------
 
     def _poll(self, wanted: set[str], watched: set[str],
-              ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-        """One look at the deployments ``wanted`` and the apps: (active, apps by id)."""
+              ) -> tuple[list[dict[str, Any]], dict[str, AppProgress]]:
+        """One look at the deployments ``wanted`` and the apps: (active, progress by id).
+
+        The launch queue is read only while a watched app is not ready: it says why
+        Marathon cannot place a task (shown with the app's progress).
+        """
         active = [d for d in self.list_deployments() if d["id"] in wanted]
         for dep in active:
             watched.update(dep["affectedApps"])
             LOG.debug("Deployment %s: %s", dep["id"], deployment_summary(dep))
         apps = {str(a["id"]): a for a in self.list_apps()} if watched else {}
-        return active, apps
+        self._last_apps = apps
+        progress = {a: app_progress(apps[a]) if a in apps else gone(a) for a in sorted(watched)}
+        if any(not p.ready for p in progress.values()):
+            reasons = self.queue_reasons()
+            progress = {a: app_progress(apps[a], reasons.get(a)) if a in apps else p
+                        for a, p in progress.items()}
+        return active, progress
+
+    def queue_reasons(self) -> dict[str, str]:
+        """App id -> why Marathon's launch queue cannot place its tasks (empty if unknown)."""
+        try:
+            queue = self.http.get_json("/v2/queue")
+        except errors.HttpError as exc:
+            LOG.debug("No launch queue: %s", exc)
+            return {}
+        return queue_reasons(queue) if isinstance(queue, Mapping) else {}
 
     def wait_for_deployments(self, ids: Iterable[str], deadline: float,
                              progress_callback: ProgressCallback | None = None,
@@ -257,9 +279,8 @@ class MarathonClient:
                            self._changed).start()
         try:
             while True:
-                active, apps = self._poll(wanted, watched)
-                progress = {a: app_progress(apps[a]) if a in apps else gone(a)
-                            for a in sorted(watched)}
+                active, progress = self._poll(wanted, watched)
+                apps = self._last_apps
                 if progress != last:
                     last = progress
                     if progress_callback:

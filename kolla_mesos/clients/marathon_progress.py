@@ -46,6 +46,8 @@ class AppProgress:
     health_checked: bool
     deploying: bool
     last_failure: str | None = None
+    #: why Marathon cannot launch a task it wants (its launch queue), e.g. no agent fits
+    waiting: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -61,11 +63,14 @@ class AppProgress:
             text += f", {self.healthy}/{self.instances} healthy"
         if self.unhealthy:
             text += f", {self.unhealthy} unhealthy"
+        if self.waiting:
+            text += f"; {self.waiting}"
         return text
 
 
-def app_progress(app: Mapping[str, Any]) -> AppProgress:
-    """Progress of an AppInfo as returned by ``GET /v2/apps`` with counts embedded."""
+def app_progress(app: Mapping[str, Any], waiting: str | None = None) -> AppProgress:
+    """Progress of an AppInfo as returned by ``GET /v2/apps`` with counts embedded
+    (``waiting``: the app's launch-queue reason, :func:`queue_reasons`)."""
     return AppProgress(
         app_id=str(app.get("id", "")),
         instances=int(app.get("instances") or 0),
@@ -78,7 +83,51 @@ def app_progress(app: Mapping[str, Any]) -> AppProgress:
         health_checked=bool(app.get("healthChecks")),
         deploying=bool(app.get("deployments")),
         last_failure=describe_failure(app),
+        waiting=waiting,
     )
+
+
+#: Marathon's offer-rejection reasons (``processedOffersSummary``) in the operator's words
+REJECTION_TEXT = {
+    "UnfulfilledRole": "no offer of the app's role",
+    "UnfulfilledConstraint": "constraint {constraints} unsatisfied",
+    "NoCorrespondingReservationFound": "no reservation",
+    "AgentMaintenance": "agents in maintenance",
+    "InsufficientCpus": "not enough cpus",
+    "InsufficientMemory": "not enough memory",
+    "InsufficientDisk": "not enough disk",
+    "InsufficientGpus": "not enough GPUs",
+    "InsufficientPorts": "no free ports",
+    "DeclinedScarceResources": "scarce resources declined",
+}
+
+
+def queue_reasons(queue: Mapping[str, Any]) -> dict[str, str]:
+    """App id -> why its queued launches find no agent, from ``GET /v2/queue`` (pure).
+
+    Marathon counts, per reason, the offers it processed and declined in its last round
+    (``rejectSummaryLastOffers``); the first reason that declined every offer it saw is why
+    nothing launches, e.g. ``waiting for an agent: constraint hostname UNIQUE unsatisfied on
+    every agent (1 offer)``.
+    """
+    reasons: dict[str, str] = {}
+    for item in queue.get("queue") or []:
+        app = item.get("app") or {}
+        summary = item.get("processedOffersSummary") or {}
+        if not app.get("id") or int(item.get("count") or 0) <= 0:
+            continue
+        for entry in summary.get("rejectSummaryLastOffers") or []:
+            processed, declined = int(entry.get("processed") or 0), int(entry.get(
+                "declined") or 0)
+            if processed and declined == processed:
+                constraints = ", ".join(" ".join(str(p) for p in c)
+                                        for c in app.get("constraints") or []) or "?"
+                text = REJECTION_TEXT.get(str(entry.get("reason")), str(entry.get("reason")))
+                reasons[str(app["id"])] = (
+                    f"waiting for an agent: {text.format(constraints=constraints)} on every "
+                    f"agent ({processed} offer{'s' if processed != 1 else ''})")
+                break
+    return reasons
 
 
 def gone(app_id: str) -> AppProgress:

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from kolla_mesos import zkpaths
+from kolla_mesos.clients import zk_acl
 from kolla_mesos.plan.payloads import LABEL_CONFIG_HASH
 from kolla_mesos.testing.faultproxy import FaultProxy
 from tests.functional.deploy_helpers import BIN, DeployEnv, make_env
@@ -151,3 +152,19 @@ def test_a_deploy_refuses_while_a_marathon_deployment_of_its_group_is_in_flight(
     assert f"cancelled Marathon deployment {stuck}" in rolled.stderr
     assert _in_flight(sim) == []
     _converges(env, proxies)
+
+
+def test_progress_names_why_a_task_cannot_be_placed(
+        env: DeployEnv, zk_admin: Any, sim: Any, proxies: dict[str, FaultProxy]) -> None:
+    before = _state(env, zk_admin, sim)
+    # the store moves to a host no agent has: Marathon queues the task with its reason
+    topology = env.etc / "topology.yml"
+    topology.write_text(topology.read_text().replace("store: [agent1]", "store: [ghost1]")
+                        .replace("hosts:\n", "hosts:\n  ghost1: {addresses: {api: 127.0.1.9}}\n",
+                                 1))
+    zk_acl.generate_runner_credentials(env.etc / "runners", ["ghost1"])
+    failed = env.run("deploy", "--timeout", "8")
+    assert "waiting for an agent: constraint hostname LIKE ghost1" in failed.stderr, \
+        failed.stderr
+    assert "unsatisfied on every agent" in failed.stderr
+    _assert_restored(env, zk_admin, sim, before, failed, 6)

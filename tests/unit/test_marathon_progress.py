@@ -53,3 +53,33 @@ def test_deployment_summary() -> None:
     dep = {"currentStep": 1, "totalSteps": 2,
            "currentActions": [{"action": "ScaleApplication", "app": "/a"}]}
     assert mp.deployment_summary(dep) == "step 1/2: ScaleApplication /a"
+
+
+def test_queue_reasons_name_what_declined_every_offer():
+    from kolla_mesos.clients.marathon_progress import app_progress, queue_reasons
+
+    queue = {"queue": [
+        {"count": 1, "delay": {"overdue": True},
+         "app": {"id": "/kolla/d/keystone/keystone",
+                 "constraints": [["hostname", "LIKE", "agent1"], ["hostname", "UNIQUE"]]},
+         "processedOffersSummary": {"processedOffersCount": 1, "unusedOffersCount": 1,
+                                    "rejectSummaryLastOffers": [
+                                        {"reason": "UnfulfilledRole", "declined": 0,
+                                         "processed": 1},
+                                        {"reason": "UnfulfilledConstraint", "declined": 1,
+                                         "processed": 1},
+                                        {"reason": "InsufficientCpus", "declined": 0,
+                                         "processed": 0}]}},
+        {"count": 0, "app": {"id": "/kolla/d/x"}, "processedOffersSummary": {}},
+        {"count": 2, "app": {"id": "/kolla/d/y"},
+         "processedOffersSummary": {"rejectSummaryLastOffers": [
+             {"reason": "InsufficientMemory", "declined": 1, "processed": 3}]}},
+    ]}
+    reasons = queue_reasons(queue)
+    assert reasons == {"/kolla/d/keystone/keystone": (
+        "waiting for an agent: constraint hostname LIKE agent1, hostname UNIQUE unsatisfied "
+        "on every agent (1 offer)")}
+    app = {"id": "/kolla/d/keystone/keystone", "instances": 1, "tasksRunning": 0,
+           "healthChecks": [{}]}
+    assert app_progress(app, reasons[app["id"]]).summary() == (
+        "0/1 running, 0/1 healthy; " + reasons[app["id"]])
