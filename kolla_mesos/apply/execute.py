@@ -97,6 +97,12 @@ class Executor:
                     self.clients.marathon.delete_deployment(dep["id"], force=True)
                     out.cancelled.append(dep["id"])
                     self.progress.note(f"cancelled Marathon deployment {dep['id']}")
+            case st.RemoveGroup():
+                try:
+                    self.clients.marathon.delete_group(step.group, force=True)
+                    self.progress.note(f"removed the Marathon group {step.group}")
+                except errors.NotFoundError:
+                    LOG.debug("group %s already gone", step.group)
             case st.AwaitNoDeployments():
                 self.clients.marathon.wait_group_settled(step.group, self.timeout)
 

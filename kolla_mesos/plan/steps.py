@@ -109,6 +109,13 @@ class CancelDeployments:
 
 
 @dataclasses.dataclass(frozen=True)
+class RemoveGroup:
+    """Remove the deployment's Marathon group and its apps (force: whatever is in flight)."""
+
+    group: str
+
+
+@dataclasses.dataclass(frozen=True)
 class AwaitNoDeployments:
     """Wait until Marathon has no deployment left that touches ``group``."""
 
@@ -116,7 +123,7 @@ class AwaitNoDeployments:
 
 
 Step = (Publish | SubmitJob | PutGroup | Wait | RemoveJob | CollectGarbage | SwitchCurrent
-        | CancelDeployments | AwaitNoDeployments)
+        | CancelDeployments | RemoveGroup | AwaitNoDeployments)
 
 
 def manifest_bytes(plan: Plan, created_by: str) -> bytes:
@@ -219,9 +226,17 @@ def restore_steps(group_id: str, manifest: Mapping[str, Any] | None, to: int,
 
 
 def abandon_steps(group_id: str, apps_touched: bool) -> list[Step]:
-    """After a failed *first* deploy there is no generation to return to; still cancel the
-    Marathon deployment it started, so that the next deploy is not refused as "in flight"."""
-    return [CancelDeployments(group_id), AwaitNoDeployments(group_id)] if apps_touched else []
+    """After a failed *first* deploy there is no generation to return to: Marathon goes back
+    to what it had before, no app in the group.
+
+    Cancelling the deployment alone is not enough: an app whose first task had not been
+    launched yet would stay at zero tasks until Marathon's next scale check (five minutes),
+    and leaving the deployment in flight would make the next deploy refuse to start.  Data
+    lives in named volumes, which outlive the apps.
+    """
+    if not apps_touched:
+        return []
+    return [CancelDeployments(group_id), RemoveGroup(group_id), AwaitNoDeployments(group_id)]
 
 
 def rollback_target(current: int | None, generations: Sequence[int],

@@ -274,6 +274,16 @@ class ZookeeperEnsemble:
         self.servers = [ZookeeperServer(data_dir=str(self.base_dir / f"zk{i}"), host=host,
                                         server_id=i, quorum=quorum)
                         for i in range(1, size + 1)]
+        # One super user for the whole ensemble (a client may reach any member): the first
+        # member's random credential, copied 0600 beside each other member's data.
+        self.servers[0].super_auth  # noqa: B018 - creates it
+        shared = (self.servers[0].base_dir / SUPER_CREDENTIALS).read_bytes()
+        for server in self.servers[1:]:
+            server.base_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(server.base_dir / SUPER_CREDENTIALS,
+                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(shared)
 
     @property
     def hosts(self) -> str:

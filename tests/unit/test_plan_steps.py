@@ -102,6 +102,7 @@ def test_rollback_target():
 
 
 def test_a_failed_first_deploy_cancels_what_it_started():
-    assert _kinds(st.abandon_steps("/kolla/dep", apps_touched=True)) == [
-        "CancelDeployments", "AwaitNoDeployments"]
+    steps = st.abandon_steps("/kolla/dep", apps_touched=True)
+    assert _kinds(steps) == ["CancelDeployments", "RemoveGroup", "AwaitNoDeployments"]
+    assert steps[1].group == "/kolla/dep"
     assert st.abandon_steps("/kolla/dep", apps_touched=False) == []
