@@ -27,7 +27,7 @@ RUNNER = ("runner", secrets.token_hex(16))
 #: the one host (node1) of these tests, with its runner identity
 RUNNERS = {"node1": RUNNER}
 DEP = "demo"
-ROOT_DIR = Path(__file__).resolve().parents[2]
+ROOT_DIR = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -275,7 +275,7 @@ def test_killed_deployer_leaves_previous_generation_current(
 
     zk_admin.DataWatch(marker, watcher)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.functional.zk_writer_proc", store.hosts, store.root,
+        [sys.executable, "-m", "tests.functional.clients.zk_writer_proc", store.hosts, store.root,
          DEP, str(cred), "120", "300000"], cwd=ROOT_DIR)
     try:
         assert seen.wait(60), "the subprocess deployer never committed its third batch"

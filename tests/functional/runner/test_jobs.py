@@ -9,7 +9,7 @@ import secrets
 from kolla_mesos import zkpaths
 from kolla_mesos.errors import ExitCode
 from kolla_mesos.testing.runner import TestDeployment
-from tests.functional.runner_helpers import (  # noqa: F401
+from tests.functional.runner.helpers import (  # noqa: F401
     PROJECT,
     Procs,
     fixture_procs,

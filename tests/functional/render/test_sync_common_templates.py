@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-TOP = pathlib.Path(__file__).resolve().parents[2]
+TOP = pathlib.Path(__file__).resolve().parents[3]
 TOOL = TOP / "tools" / "sync-common-templates"
 
 

@@ -13,7 +13,7 @@ from kolla_mesos import zkpaths
 from kolla_mesos.errors import ExitCode
 from kolla_mesos.testing.runner import TestDeployment
 from kolla_mesos.testing.zookeeper import free_port
-from tests.functional.runner_helpers import (  # noqa: F401
+from tests.functional.runner.helpers import (  # noqa: F401
     PROJECT,
     Procs,
     daemon_entry,

@@ -18,7 +18,7 @@ from kolla_mesos.plan.build import PlanSettings
 from kolla_mesos.plan.loader import PlanInputs, load_plan
 from kolla_mesos.testing.zookeeper import free_port
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 HOSTS = {"db1": "127.0.1.51", "db2": "127.0.1.52", "db3": "127.0.1.53"}
 UUID = "eb7873db-e8d2-11f1-a68f-7a44ba6e0dd6"
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"

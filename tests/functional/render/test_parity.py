@@ -27,7 +27,7 @@ from kolla_mesos.render.variables import VariableSet
 
 pytest.importorskip("ansible", reason="ansible-core (test extra) is required")
 
-TOP = pathlib.Path(__file__).resolve().parents[2]
+TOP = pathlib.Path(__file__).resolve().parents[3]
 SOURCES = yaml.safe_load((TOP / "common_templates" / "sources.yml").read_text())
 CASES = [(svc["role"], tpl, (svc.get("task_vars") or {}).get(tpl))
          for svc in SOURCES["services"].values() for tpl in svc["templates"]]

@@ -35,7 +35,7 @@ from kolla_mesos.testing.zookeeper import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 KEYSTONE_VENV = Path(yaml.safe_load((REPO / "config" / "all.yml").read_text())
                      ["host_venv_prefix"]) / "keystone-venv"

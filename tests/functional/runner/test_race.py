@@ -16,7 +16,7 @@ from kolla_mesos.runner import identity as identity_mod
 from kolla_mesos.runner.app import Runner
 from kolla_mesos.runner.session import Session
 from kolla_mesos.testing.runner import TestDeployment
-from tests.functional.runner_helpers import (  # noqa: F401
+from tests.functional.runner.helpers import (  # noqa: F401
     PROJECT,
     fixture_rdep,
     fixture_rdir,

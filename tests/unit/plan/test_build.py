@@ -10,7 +10,7 @@ from kolla_mesos import errors
 from kolla_mesos.plan.build import PlanSettings
 from kolla_mesos.plan.loader import PlanInputs, load_plan
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def make_inputs(tmp_path, topology=None, base=None, profile="test", extra=None):

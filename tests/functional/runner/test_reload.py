@@ -17,7 +17,7 @@ import pytest
 from kolla_mesos import zkpaths
 from kolla_mesos.testing.runner import ServiceFiles, TestDeployment, ThreadRunner
 from kolla_mesos.testing.zookeeper import ZookeeperServer, expire_session
-from tests.functional.runner_helpers import (  # noqa: F401
+from tests.functional.runner.helpers import (  # noqa: F401
     PROJECT,
     daemon_entry,
     fixture_rdep,

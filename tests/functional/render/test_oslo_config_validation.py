@@ -25,7 +25,7 @@ from kolla_mesos.render.templates import Renderer
 from kolla_mesos.render.topology import load_topology
 from kolla_mesos.render.variables import VariableSet
 
-TOP = pathlib.Path(__file__).resolve().parents[2]
+TOP = pathlib.Path(__file__).resolve().parents[3]
 OPT_DATA = TOP / "tests" / "data" / "opt-data"
 SOURCES = yaml.safe_load((TOP / "common_templates" / "sources.yml").read_text())
 VALIDATOR = pathlib.Path(sys.executable).parent / "oslo-config-validator"

@@ -12,7 +12,7 @@ import yaml
 from kolla_mesos.cli.app import main
 from kolla_mesos.cli.templates import template_rows
 
-TOP = pathlib.Path(__file__).resolve().parents[2]
+TOP = pathlib.Path(__file__).resolve().parents[3]
 
 
 def _tree(base: pathlib.Path) -> pathlib.Path:

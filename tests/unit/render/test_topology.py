@@ -9,7 +9,7 @@ import pytest
 from kolla_mesos.errors import TopologyError, YamlError
 from kolla_mesos.render.topology import host_facts, host_variables, load_topology
 
-TOP = pathlib.Path(__file__).resolve().parents[2]
+TOP = pathlib.Path(__file__).resolve().parents[3]
 
 GOOD = """
 networks: [api, storage]

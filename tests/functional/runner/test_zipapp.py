@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 from kolla_mesos.testing.runner import TestDeployment
-from tests.functional.runner_helpers import (  # noqa: F401
+from tests.functional.runner.helpers import (  # noqa: F401
     PROJECT,
     fixture_rdep,
     fixture_rdir,
@@ -17,7 +17,7 @@ from tests.functional.runner_helpers import (  # noqa: F401
     sh,
 )
 
-TOP = Path(__file__).resolve().parents[2]
+TOP = Path(__file__).resolve().parents[3]
 
 
 def test_zipapp_has_stdlib_and_kazoo_only_and_runs_a_job(rdep: TestDeployment,

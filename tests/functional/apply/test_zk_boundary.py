@@ -20,7 +20,7 @@ from kolla_mesos.clients.mesos import MesosClient
 from kolla_mesos.clients.zookeeper import Store
 from kolla_mesos.testing.zookeeper import ZookeeperServer
 
-PACKAGE = Path(__file__).resolve().parents[2] / "kolla_mesos"
+PACKAGE = Path(__file__).resolve().parents[3] / "kolla_mesos"
 #: the modules allowed to talk to kazoo: the deployer's store, the runner's own session (the
 #: container side), and the test fixtures
 KAZOO_ALLOWED = ("clients/zookeeper.py", "clients/zk_", "runner/", "testing/")

@@ -1,7 +1,7 @@
-"""Fixtures and helpers shared by the runner's functional tests (tests/functional/test_runner_*).
+"""Fixtures and helpers shared by the runner's functional tests (tests/functional/runner/).
 
 Import the fixtures into a test module with
-``from tests.functional.runner_helpers import fixture_rdep, fixture_rdir  # noqa: F401``
+``from tests.functional.runner.helpers import fixture_rdep, fixture_rdir  # noqa: F401``
 (the fixtures are named ``rdep``, ``rdir`` and ``procs``).
 """
 

@@ -9,7 +9,7 @@ from kolla_mesos import zkpaths
 from kolla_mesos.errors import ExitCode
 from kolla_mesos.testing.runner import TestDeployment, ThreadRunner
 from kolla_mesos.testing.zookeeper import ZookeeperServer, expire_session
-from tests.functional.runner_helpers import (  # noqa: F401
+from tests.functional.runner.helpers import (  # noqa: F401
     PROJECT,
     Procs,
     fixture_procs,

@@ -12,7 +12,7 @@ import pytest
 
 from kolla_mesos import passwords
 
-TOP = pathlib.Path(__file__).resolve().parents[2]
+TOP = pathlib.Path(__file__).resolve().parents[3]
 
 SCRIPT = """
 import hashlib, pathlib, sys, yaml
