@@ -1,6 +1,7 @@
 """Subprocess deployer for the crash-safety test: writes one large generation.
 
-Usage: python -m tests.functional.clients.zk_writer_proc HOSTS ROOT DEPLOYMENT CRED_FILE SERVICES SIZE
+Usage: python -m tests.functional.clients.zk_writer_proc \
+    HOSTS ROOT DEPLOYMENT CRED_FILE SERVICES SIZE
 Credentials come from a 0600 file, never from the command line.  The generation has
 SERVICES services with one SIZE-byte file each, so it needs many transactions.
 """

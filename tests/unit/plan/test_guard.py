@@ -12,7 +12,7 @@ import pytest
 
 from kolla_mesos import errors
 from kolla_mesos.plan.loader import load_plan
-from tests.unit.test_plan_build import DATA, make_inputs
+from tests.unit.plan.test_build import DATA, make_inputs
 
 SECRET = "test-store-secret-42"
 

@@ -12,7 +12,7 @@ from kolla_mesos import errors
 from kolla_mesos.plan import strategy
 from kolla_mesos.plan.loader import load_plan
 from kolla_mesos.plan.payloads import host_constraints
-from tests.unit.test_plan_build import DATA, make_inputs
+from tests.unit.plan.test_build import DATA, make_inputs
 
 HOSTS = ("agent1", "agent2", "agent3")
 
