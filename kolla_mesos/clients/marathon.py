@@ -274,9 +274,7 @@ class MarathonClient:
         last: dict[str, AppProgress] = {}
         # Re-read on every relevant event from /v2/events; poll only while the stream is
         # down (and every few seconds anyway, in case an event was missed).
-        self._changed.clear()
-        waker = EventWaker(self.http.base_url, self.http.session.auth, self.http.timeout,
-                           self._changed).start()
+        waker = self._waker()
         try:
             while True:
                 active, progress = self._poll(wanted, watched)
@@ -306,10 +304,7 @@ class MarathonClient:
                     raise errors.DeadlineExceeded(
                         f"Marathon deployment {names} did not finish within {deadline:g} s: "
                         f"{detail}.")
-                interval = EVENT_FALLBACK_INTERVAL if waker.connected.is_set() \
-                    else self.poll_interval
-                self._changed.wait(min(interval, max(0.0, end - time.monotonic())))
-                self._changed.clear()
+                self._nap(waker, end)
                 if self._stop.is_set():
                     raise errors.WaitInterrupted(
                         f"Waiting for Marathon deployment {names} was interrupted.")
@@ -324,9 +319,7 @@ class MarathonClient:
         lock the group's apps against the next deploy.
         """
         end = time.monotonic() + deadline
-        self._changed.clear()
-        waker = EventWaker(self.http.base_url, self.http.session.auth, self.http.timeout,
-                           self._changed).start()
+        waker = self._waker()
         try:
             while True:
                 left = self.group_deployments(group_id)
@@ -336,9 +329,19 @@ class MarathonClient:
                     raise errors.DeadlineExceeded(
                         f"Marathon deployment {', '.join(d['id'] for d in left)} of "
                         f"{group_id} did not end within {deadline:g} s.")
-                interval = EVENT_FALLBACK_INTERVAL if waker.connected.is_set() \
-                    else self.poll_interval
-                self._changed.wait(min(interval, max(0.0, end - time.monotonic())))
-                self._changed.clear()
+                self._nap(waker, end)
         finally:
             waker.stop()
+
+    def _waker(self) -> EventWaker:
+        """A started listener on /v2/events that wakes the current wait."""
+        self._changed.clear()
+        return EventWaker(self.http.base_url, self.http.session.auth, self.http.timeout,
+                          self._changed).start()
+
+    def _nap(self, waker: EventWaker, end: float) -> None:
+        """Sleep until Marathon reports a change, the fallback interval passes (a missed
+        event, or polling while the stream is down), or the deadline ``end``."""
+        interval = EVENT_FALLBACK_INTERVAL if waker.connected.is_set() else self.poll_interval
+        self._changed.wait(min(interval, max(0.0, end - time.monotonic())))
+        self._changed.clear()

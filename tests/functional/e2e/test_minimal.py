@@ -428,6 +428,28 @@ def test_minimal_profile_up_to_a_keystone_token(cluster: tuple[Simulator, Deploy
     assert _writes(again.stderr) == (0, 0)
     assert _task_ids(sim, "/kolla/e2e/keystone/keystone") == keystone_after
 
+    # the same for memcached (reload: restart, one instance on the one agent): a changed
+    # connection limit replaces its task, the new limit is live, and a re-run writes nothing
+    memcached_before = _task_ids(sim, "/kolla/e2e/memcached/memcached")
+    inputs = (*inputs, "-e", "memcached_connection_limit=2048")
+    changed = dep.run("deploy", "--no-progress", *inputs)
+    assert changed.returncode == 0, f"{changed.stderr}\n{_sim_logs(sim.state_dir)}"
+    memcached_after = _task_ids(sim, "/kolla/e2e/memcached/memcached")
+    assert len(memcached_after) == 1 and not memcached_after & memcached_before
+    with socket_to(address, 11211) as conn:
+        conn.sendall(b"stats settings\r\nquit\r\n")
+        settings = b""
+        while not settings.endswith(b"END\r\n"):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            settings += chunk
+    assert b"STAT maxconns 2048\r\n" in settings, settings
+    again = dep.run("deploy", "--no-progress", *inputs)
+    assert again.returncode == 0, again.stderr
+    assert _writes(again.stderr) == (0, 0)
+    assert _task_ids(sim, "/kolla/e2e/memcached/memcached") == memcached_after
+
 
 def _sql(address: str, password: str, statement: str) -> str:
     """Run one statement as root over TCP (the password through MYSQL_PWD, not argv)."""
