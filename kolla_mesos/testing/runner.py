@@ -21,13 +21,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import NodeExistsError
+from kazoo.exceptions import NodeExistsError, NoNodeError
 from kazoo.security import make_digest_acl
 
 from kolla_mesos import definition, zkpaths
 from kolla_mesos.runner import identity as identity_mod
 from kolla_mesos.runner.app import Runner
 from kolla_mesos.runner.session import Session, acl_to_json
+from kolla_mesos.testing.waiting import wait_watch
 
 # Random per process: no fixed credential exists in the repository (DESIGN section 4).
 DEPLOYER = ("deployer", secrets.token_hex(16))
@@ -188,21 +189,15 @@ class ThreadRunner:
 
 def wait_node(client: KazooClient, path: str, predicate: Callable[[Any], bool],
               timeout: float = 20.0) -> Any:
-    """Wait (with a data watch) until ``path``'s JSON data satisfies ``predicate``."""
-    found = threading.Event()
-    box: list[Any] = []
-
-    def watch(data: bytes | None, _stat: Any) -> bool | None:
-        if found.is_set():
-            return False
-        value = json.loads(data.decode() or "null") if data else None
-        if predicate(value):
-            box.append(value)
-            found.set()
-            return False
-        return None
-
-    client.DataWatch(path, watch)
-    if not found.wait(timeout):
-        raise AssertionError(f"{path} did not reach the expected state within {timeout} s")
-    return box[0]
+    """Wait (with a watch) until ``path``'s JSON data (None while it does not exist)
+    satisfies ``predicate``; return that data."""
+    def read(watch: Callable[[Any], None]) -> tuple[Any] | None:
+        value = None
+        if client.exists(path, watch=watch) is not None:
+            try:
+                data, _ = client.get(path, watch=watch)
+            except NoNodeError:
+                data = b""
+            value = json.loads(data.decode() or "null") if data else None
+        return (value,) if predicate(value) else None
+    return wait_watch(read, timeout, f"{path} to reach the expected state")[0]

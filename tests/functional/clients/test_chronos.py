@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ from mesos_sim.simulator import Simulator
 from kolla_mesos import errors
 from kolla_mesos.clients.chronos import ChronosClient, JobProgress
 from kolla_mesos.clients.mesos import MesosClient
+from kolla_mesos.testing.waiting import wait_for
 
 WAIT = 60.0
 FUTURE = "R1/2099-01-01T00:00:00Z/PT24H"
@@ -47,13 +47,9 @@ def job(name: str, command: str, **kw: Any) -> dict[str, Any]:
 
 def wait_state(chronos: ChronosClient, name: str, predicate: Any) -> dict[str, Any]:
     """Poll the summary (Chronos has no event stream) until ``predicate`` holds."""
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        for entry in chronos.summary():
-            if entry["name"] == name and predicate(entry):
-                return entry
-        time.sleep(0.05)
-    raise AssertionError(f"job {name} never reached the expected state")
+    return wait_for(lambda: next((e for e in chronos.summary()
+                                  if e["name"] == name and predicate(e)), None),
+                    WAIT, f"job {name} to reach the expected state", interval=0.05)
 
 
 def test_detects_v3_prefix(chronos: ChronosClient) -> None:

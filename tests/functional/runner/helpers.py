@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +26,7 @@ from kolla_mesos.testing.runner import (  # noqa: F401 - wait_node is re-exporte
     runner_process,
     wait_node,
 )
+from kolla_mesos.testing.waiting import wait_for, wait_watch
 
 PROJECT = "proj"
 
@@ -127,42 +127,27 @@ def service(name: str, commands: dict[str, Any] | None = None,
 def wait_children(client: KazooClient, path: str, count: int, timeout: float = 20.0
                   ) -> list[str]:
     """Wait (with a children watch) until ``path`` has at least ``count`` children."""
-    changed = threading.Event()
-
-    def wake(_event: Any) -> None:
-        changed.set()
-
-    while True:
-        changed.clear()
-        children = client.get_children(path, watch=wake) if client.exists(path, watch=wake) \
-            else []
-        if len(children) >= count:
-            return list(children)
-        if not changed.wait(timeout):
-            raise AssertionError(f"{path} has {children}, expected {count} children")
+    def read(watch: Any) -> list[str] | None:
+        children = client.get_children(path, watch=watch) \
+            if client.exists(path, watch=watch) else []
+        return list(children) if len(children) >= count else None
+    return wait_watch(read, timeout, f"{count} children of {path}")
 
 
 def wait_file_lines(path: str, count: int, proc: subprocess.Popen[bytes] | None = None,
                     timeout: float = 20.0) -> list[str]:
-    """Wait until ``path`` has ``count`` lines (inotify-free: bounded polling of a file).
+    """Wait until ``path`` has ``count`` lines; fail early when ``proc`` exits.
 
-    A daemon's side-effect file offers no event to wait on, so this polls with a short
-    delay, bounded by ``timeout``; it fails early when ``proc`` exits.
+    A daemon's side-effect file offers no event to wait on: polled (``wait_for``).
     """
-    import time
-
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    while time.monotonic() < deadline:
+    def read() -> list[str] | None:
         with contextlib.suppress(FileNotFoundError):
             with open(path, encoding="utf-8") as handle:
                 lines = handle.read().splitlines()
-        if len(lines) >= count:
-            return lines
-        if proc is not None and proc.poll() is not None:
-            break
-        time.sleep(0.02)
-    raise AssertionError(f"{path} has {len(lines)} lines, expected {count}: {lines}")
+            return lines if len(lines) >= count else None
+        return None
+    return wait_for(read, timeout, f"{count} lines in {path}",
+                    give_up=(lambda: proc.poll() is not None) if proc is not None else None)
 
 
 DAEMON_SCRIPT = r'''

@@ -8,7 +8,6 @@ processes that log start/hup/stop lines.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 
 from kolla_mesos import zkpaths
 from kolla_mesos.testing.runner import ServiceFiles, TestDeployment, ThreadRunner
+from kolla_mesos.testing.waiting import wait_watch
 from kolla_mesos.testing.zookeeper import ZookeeperServer, expire_session
 from tests.functional.runner.helpers import (  # noqa: F401
     PROJECT,
@@ -156,17 +156,10 @@ def test_restart_policy_under_marathon_leaves_the_process_alone(
 
 
 def _wait_owner(client: Any, path: str, owner: int, timeout: float = 30.0) -> None:
-    changed = threading.Event()
-
-    def wake(_event: Any) -> None:
-        changed.set()
-
-    while True:
-        changed.clear()
-        stat = client.exists(path, watch=wake)
-        if stat is not None and stat.ephemeralOwner == owner:
-            return
-        assert changed.wait(timeout), f"{path} not owned by session {owner:#x} in time"
+    def read(watch: Any) -> bool | None:
+        stat = client.exists(path, watch=watch)
+        return True if stat is not None and stat.ephemeralOwner == owner else None
+    wait_watch(read, timeout, f"{path} owned by session {owner:#x}")
 
 
 def test_membership_comes_back_after_session_expiry(
