@@ -75,6 +75,19 @@ class Procs:
                     return handle.read()
         raise KeyError(proc)
 
+    def wait(self, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+        """``proc``'s exit code; if it is still running after ``timeout``, its threads' stacks
+        (the runner dumps them on SIGUSR2) and its log go into the AssertionError."""
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGUSR2)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(1.0)  # time to write the stacks; nothing to wait on but the dump
+            raise AssertionError(f"runner {proc.pid} still runs after {timeout:g} s:\n"
+                                 f"{self.log(proc)}") from None
+
     def cleanup(self) -> None:
         """Kill whatever still runs: each runner with its children (its process group)."""
         for proc, _log in self.started:

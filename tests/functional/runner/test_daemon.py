@@ -56,7 +56,7 @@ def test_commands_then_daemon_then_member_and_sigterm_forwarded(
     assert zk_admin.exists(_member(rdep, "api", "host-a")).ephemeralOwner != 0
     assert read_lines(order) == ["b_prepare", "a_seed"]
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0, procs.log(proc)  # the daemon's own exit status
+    assert procs.wait(proc, 30) == 0, procs.log(proc)  # the daemon's own exit status
     assert read_lines(dlog)[-1] == f"stop {member['pid']}"
     assert zk_admin.exists(_member(rdep, "api", "host-a")) is None
     record = json.loads(zk_admin.get(zkpaths.status(rdep.root, rdep.deployment, "api",
@@ -72,8 +72,8 @@ def test_exit_status_of_the_daemon_is_the_runners(rdep: TestDeployment, rdir: st
     creds = rdep.write_credentials(rdir)
     five = procs.start(rdep.env(creds, PROJECT, "five", "host-a"))
     killed = procs.start(rdep.env(creds, PROJECT, "killed", "host-a"))
-    assert five.wait(60) == 5, procs.log(five)
-    assert killed.wait(60) == 128 + signal.SIGKILL, procs.log(killed)
+    assert procs.wait(five, 60) == 5, procs.log(five)
+    assert procs.wait(killed, 60) == 128 + signal.SIGKILL, procs.log(killed)
 
 
 def test_daemon_runs_unprivileged_and_cannot_write_its_config(
@@ -96,7 +96,7 @@ def test_daemon_runs_unprivileged_and_cannot_write_its_config(
         daemon={"command": ["/usr/bin/python3", "-c", probe], "inputs_hash": "d"})])
     creds = rdep.write_credentials(rdir)
     proc = procs.start(rdep.env(creds, PROJECT, "api", "host-a"))
-    assert proc.wait(60) == 0, procs.log(proc)
+    assert procs.wait(proc, 60) == 0, procs.log(proc)
     log = procs.log(proc)
     nobody = subprocess.run(["id", "-u", "nobody"], capture_output=True, text=True,
                             check=True).stdout.strip()
@@ -128,7 +128,7 @@ def test_daemon_dependency_waits_for_a_member_on_another_host(
     assert zk_admin.exists(_member(rdep, "db", "host-a")) is not None
     for proc in (api, db):
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0, procs.log(proc)
+        assert procs.wait(proc, 30) == 0, procs.log(proc)
     wait_file_lines(os.path.join(rdir, "api.log"), 2)
 
 
@@ -145,9 +145,9 @@ def test_readiness_deadline_and_early_exit(rdep: TestDeployment, rdir: str,
     creds = rdep.write_credentials(rdir)
     slow = procs.start(rdep.env(creds, PROJECT, "slow", "host-a"))
     dies = procs.start(rdep.env(creds, PROJECT, "dies", "host-a"))
-    assert slow.wait(60) == ExitCode.TIMEOUT, procs.log(slow)
+    assert procs.wait(slow, 60) == ExitCode.TIMEOUT, procs.log(slow)
     assert "slow daemon did not become ready" in procs.log(slow)
-    assert dies.wait(60) == 9, procs.log(dies)
+    assert procs.wait(dies, 60) == 9, procs.log(dies)
     assert "dies daemon exited with status 9 before it was ready" in procs.log(dies)
     for svc in ("slow", "dies"):
         assert zk_admin.exists(_member(rdep, svc, "host-a")) is None
@@ -171,7 +171,7 @@ def test_sigterm_while_waiting_for_dependencies(rdep: TestDeployment, rdir: str,
                                        "host-b"),
               lambda rec: bool(rec) and rec["state"] == "waiting")
     api.send_signal(signal.SIGTERM)
-    assert api.wait(30) == 128 + signal.SIGTERM, procs.log(api)
+    assert procs.wait(api, 30) == 128 + signal.SIGTERM, procs.log(api)
 
 
 def test_command_readiness_probe_runs_as_the_service_user(
@@ -185,4 +185,4 @@ def test_command_readiness_probe_runs_as_the_service_user(
     proc = procs.start(rdep.env(rdep.write_credentials(rdir), PROJECT, "api", "host-a"))
     wait_node(zk_admin, _member(rdep, "api", "host-a"), lambda m: m is not None)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 128 + signal.SIGTERM, procs.log(proc)  # sleep dies of SIGTERM
+    assert procs.wait(proc, 30) == 128 + signal.SIGTERM, procs.log(proc)  # sleep dies of SIGTERM

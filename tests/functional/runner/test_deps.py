@@ -53,7 +53,7 @@ def test_dependency_chain_across_runners_and_hosts(rdep: TestDeployment, rdir: s
                   lambda rec: bool(rec) and rec["state"] == "waiting")
     first = procs.start(_job(rdep, creds, "db", "create", "host-a"))
     for proc in (first, sync, warm, last):
-        assert proc.wait(60) == 0, procs.log(proc)
+        assert procs.wait(proc, 60) == 0, procs.log(proc)
     with open(log) as handle:
         assert handle.read().split() == ["db/create", "api/sync", "api/warm", "ui/register"]
 
@@ -68,14 +68,14 @@ def test_local_scope_waits_for_this_hosts_record(rdep: TestDeployment, rdir: str
                       dependencies=[{"path": "agent/prep", "scope": "local"}])})])
     creds = rdep.write_credentials(rdir)
     prep_a = procs.start(_job(rdep, creds, "agent", "prep", "host-a"))
-    assert prep_a.wait(60) == 0, procs.log(prep_a)
+    assert procs.wait(prep_a, 60) == 0, procs.log(prep_a)
     use_b = procs.start(_job(rdep, creds, "agent", "use", "host-b"))
     wait_node(zk_admin, zkpaths.status(rdep.root, rdep.deployment, "agent", "use", "u",
                                        "host-b"),
               lambda rec: bool(rec) and rec["state"] == "waiting")
     # host-a's prep does not satisfy host-b's local dependency; host-b's own prep does.
     prep_b = procs.start(_job(rdep, creds, "agent", "prep", "host-b"))
-    assert prep_b.wait(60) == 0 and use_b.wait(60) == 0, procs.log(use_b)
+    assert procs.wait(prep_b, 60) == 0 and procs.wait(use_b, 60) == 0, procs.log(use_b)
     with open(log) as handle:
         assert handle.read().split() == ["prep-host-a", "prep-host-b", "use-host-b"]
 
@@ -153,7 +153,7 @@ def test_dependency_wait_survives_session_expiry(rdep: TestDeployment, rdir: str
                   lambda rec: bool(rec) and rec["state"] == "waiting")
         expire_session(zk_server.hosts, waiter.session.client)  # its watches die with it
         first = procs.start(_job(rdep, creds, "db", "create", "host-a"))
-        assert first.wait(60) == 0, procs.log(first)
+        assert procs.wait(first, 60) == 0, procs.log(first)
         assert waiter.join(30), "the waiter did not wake up after the session expiry"
         assert waiter.result == 0, waiter.error
     finally:

@@ -38,7 +38,7 @@ def test_job_runs_once_writes_files_and_records_status(rdep: TestDeployment, rdi
     creds = rdep.write_credentials(rdir)
     env = rdep.env(creds, PROJECT, "svc", "host-a", KOLLA_COMMAND="db_sync")
     first = procs.start(env)
-    assert first.wait(60) == 0, procs.log(first)
+    assert procs.wait(first, 60) == 0, procs.log(first)
     # the job saw its file (mode 0640, root), removed when it ended (no daemon needs it)
     assert not os.path.exists(os.path.join(rdir, "etc", "app.conf"))
     with open(out) as handle:
@@ -49,7 +49,7 @@ def test_job_runs_once_writes_files_and_records_status(rdep: TestDeployment, rdi
     assert records["host-a"]["generation"] == 1
     # A second job run (another host) finds it done and exits 0 without running it again.
     second = procs.start(rdep.env(creds, PROJECT, "svc", "host-b", KOLLA_COMMAND="db_sync"))
-    assert second.wait(60) == 0, procs.log(second)
+    assert procs.wait(second, 60) == 0, procs.log(second)
     with open(out) as handle:
         assert handle.read() == "key = 1\n640 0\n"
     assert "already ran on host-a" in procs.log(second)
@@ -80,7 +80,7 @@ def test_changed_inputs_rerun_and_unchanged_do_not(rdep: TestDeployment, rdir: s
 
     def run() -> None:
         proc = procs.start(rdep.env(creds, PROJECT, "svc", "host-a", KOLLA_COMMAND="db_sync"))
-        assert proc.wait(60) == 0, procs.log(proc)
+        assert procs.wait(proc, 60) == 0, procs.log(proc)
 
     generation(1, "inputs-1")
     run()
@@ -147,8 +147,8 @@ def test_second_host_waits_for_the_lock_holder_then_skips(
     assert sorted(contenders) == [b"host-a", b"host-b"]  # lock nodes name their hosts
     with open(gate, "w") as handle:
         handle.write("go\n")
-    assert first.wait(60) == 0, procs.log(first)
-    assert second.wait(60) == 0, procs.log(second)
+    assert procs.wait(first, 60) == 0, procs.log(first)
+    assert procs.wait(second, 60) == 0, procs.log(second)
     with open(out) as handle:
         assert handle.read() == "host-a\n"
     assert zk_admin.get_children(record) == ["host-a"]  # the skipper removed its record
@@ -165,7 +165,7 @@ def test_definition_env_over_task_env_and_argv_without_shell(
     env = rdep.env(rdep.write_credentials(rdir), PROJECT, "svc", "host-a",
                    KOLLA_COMMAND="show", A="from-task", B="from-task")
     proc = procs.start(env)
-    assert proc.wait(60) == 0, procs.log(proc)
+    assert procs.wait(proc, 60) == 0, procs.log(proc)
     with open(out) as handle:
         assert handle.read() == "from-task|from-definition|$B; echo not-a-shell"
 
@@ -188,12 +188,12 @@ def test_job_only_files_stay_out_of_the_app_and_leave_with_the_job(
         os.mkdir(sandbox)
         proc = procs.start(rdep.env(creds, PROJECT, "svc", "host-a", KOLLA_COMMAND=command),
                            cwd=sandbox)
-        assert proc.wait(60) == code, procs.log(proc)
+        assert procs.wait(proc, 60) == code, procs.log(proc)
         assert os.listdir(sandbox) == [], command  # the job's file is gone
     with open(seen) as handle:
         assert handle.read() == "password = root-secret\n" * 2  # the jobs did have it
     app = os.path.join(rdir, "app")
     os.mkdir(app)
     proc = procs.start(rdep.env(creds, PROJECT, "svc", "host-a"), cwd=app)
-    assert proc.wait(60) == 0, procs.log(proc)
+    assert procs.wait(proc, 60) == 0, procs.log(proc)
     assert os.listdir(app) == ["app.conf"]
