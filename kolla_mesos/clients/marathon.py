@@ -77,8 +77,6 @@ class MarathonClient:
             password=credentials[1] if credentials else None, timeout=timeout,
             session=self.http.session)
         self._stop = threading.Event()
-        #: the apps the last poll of a wait saw, by id
-        self._last_apps: dict[str, dict[str, Any]] = {}
         #: set by the event stream (or interrupt) to make a wait re-read at once
         self._changed = threading.Event()
 
@@ -221,8 +219,10 @@ class MarathonClient:
     # --- waiting ---------------------------------------------------------------------------
 
     def _poll(self, wanted: set[str], watched: set[str],
-              ) -> tuple[list[dict[str, Any]], dict[str, AppProgress]]:
-        """One look at the deployments ``wanted`` and the apps: (active, progress by id).
+              ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]],
+                         dict[str, AppProgress]]:
+        """One look at the deployments ``wanted`` and the apps: (active deployments, apps by
+        id, progress of the watched apps by id).
 
         The launch queue is read only while a watched app is not ready: it says why
         Marathon cannot place a task (shown with the app's progress).
@@ -232,13 +232,12 @@ class MarathonClient:
             watched.update(dep["affectedApps"])
             LOG.debug("Deployment %s: %s", dep["id"], deployment_summary(dep))
         apps = {str(a["id"]): a for a in self.list_apps()} if watched else {}
-        self._last_apps = apps
         progress = {a: app_progress(apps[a]) if a in apps else gone(a) for a in sorted(watched)}
         if any(not p.ready for p in progress.values()):
             reasons = self.queue_reasons()
             progress = {a: app_progress(apps[a], reasons.get(a)) if a in apps else p
                         for a, p in progress.items()}
-        return active, progress
+        return active, apps, progress
 
     def queue_reasons(self) -> dict[str, str]:
         """App id -> why Marathon's launch queue cannot place its tasks (empty if unknown)."""
@@ -277,8 +276,7 @@ class MarathonClient:
         waker = self._waker()
         try:
             while True:
-                active, progress = self._poll(wanted, watched)
-                apps = self._last_apps
+                active, apps, progress = self._poll(wanted, watched)
                 if progress != last:
                     last = progress
                     if progress_callback:

@@ -50,11 +50,11 @@ from kazoo import exceptions as kz
 from kazoo.client import KazooClient
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import KazooState
-from kazoo.retry import KazooRetry
 
 from kolla_mesos import errors, zkpaths
 from kolla_mesos.clients import zk_acl, zk_batch, zk_io
 from kolla_mesos.clients.zk_acl import Credentials, RunnerIdentities, read_credentials
+from kolla_mesos.runner.session import reconnect_retry
 
 LOG = logging.getLogger(__name__)
 
@@ -125,6 +125,8 @@ class Store:
         self.gc_deletes = 0
         self.path = zkpaths.deployment(self.root, deployment_id)
         self._client: Any = None
+        #: the same client, every synchronous call bounded by ``timeout`` (zk_io.Bounded)
+        self._bounded: Any = None
         #: Highest generation number seen in this session (numbers only grow).
         self._max_seen: int | None = None
         #: Set while the session is connected (kazoo's listener), cleared while suspended.
@@ -141,18 +143,17 @@ class Store:
         """The connected KazooClient (raises if :meth:`connect` was not called)."""
         if self._client is None:
             raise errors.ZookeeperError("The ZooKeeper store is not connected.")
-        return zk_io.Bounded(self._client, self.timeout)
+        return self._bounded
 
     def connect(self) -> Store:
         """Open the session; raise ZookeeperError naming the hosts when unreachable."""
-        # Reconnect attempts at most a second apart (kazoo's default backoff grows to an
-        # hour), so that a suspended session resumes as soon as a member answers.
+        # The runners' reconnect policy (attempts at most a second apart; kazoo's default
+        # backoff grows to an hour), so a suspended session resumes as soon as a member answers.
         client = KazooClient(
             hosts=self.hosts, timeout=self.timeout,
             auth_data=zk_acl.auth_data(self.credentials),
             default_acl=zk_acl.deployer_only_acl(self.credentials),
-            connection_retry=KazooRetry(max_tries=-1, delay=0.1, backoff=2, max_jitter=0.4,
-                                        max_delay=1.0),
+            connection_retry=reconnect_retry(),
         )
         client.add_listener(self._on_state)
         wait = min(self.timeout, CONNECT_TIMEOUT)
@@ -167,6 +168,7 @@ class Store:
                 f"[zookeeper] hosts) answered within {wait:g} s."
             ) from exc
         self._client = client
+        self._bounded = zk_io.Bounded(client, self.timeout)
         return self
 
     def _on_state(self, state: str) -> None:
