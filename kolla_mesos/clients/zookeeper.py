@@ -149,24 +149,33 @@ class Store:
         """Open the session; raise ZookeeperError naming the hosts when unreachable."""
         # The runners' reconnect policy (attempts at most a second apart; kazoo's default
         # backoff grows to an hour), so a suspended session resumes as soon as a member answers.
-        client = KazooClient(
-            hosts=self.hosts, timeout=self.timeout,
-            auth_data=zk_acl.auth_data(self.credentials),
-            default_acl=zk_acl.deployer_only_acl(self.credentials),
-            connection_retry=reconnect_retry(),
-        )
-        client.add_listener(self._on_state)
         wait = min(self.timeout, CONNECT_TIMEOUT)
-        try:
-            client.start(timeout=wait)
-        except (KazooTimeoutError, kz.KazooException) as exc:
-            with contextlib.suppress(Exception):
-                client.stop()
-                client.close()
-            raise errors.ZookeeperError(
-                f"ZooKeeper is unreachable: no server of {self.hosts} (the setting "
-                f"[zookeeper] hosts) answered within {wait:g} s."
-            ) from exc
+        deadline = time.monotonic() + wait
+        while True:
+            client = KazooClient(
+                hosts=self.hosts, timeout=self.timeout,
+                auth_data=zk_acl.auth_data(self.credentials),
+                default_acl=zk_acl.deployer_only_acl(self.credentials),
+                connection_retry=reconnect_retry(),
+            )
+            client.add_listener(self._on_state)
+            try:
+                client.start(timeout=max(0.1, deadline - time.monotonic()))
+                break
+            except (KazooTimeoutError, kz.KazooException) as exc:
+                with contextlib.suppress(Exception):
+                    client.stop()
+                    client.close()
+                # A member that dies during the handshake fails the start at once; another
+                # member may answer: try again until the deadline (never after an auth failure).
+                if isinstance(exc, kz.AuthFailedError) or time.monotonic() >= deadline:
+                    raise errors.ZookeeperError(
+                        f"ZooKeeper is unreachable: no server of {self.hosts} (the setting "
+                        f"[zookeeper] hosts) answered within {wait:g} s."
+                    ) from exc
+                LOG.info("Connecting to ZooKeeper failed (%s); trying again",
+                         type(exc).__name__)
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))  # nothing to watch
         self._client = client
         self._bounded = zk_io.Bounded(client, self.timeout)
         return self

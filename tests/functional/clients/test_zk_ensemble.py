@@ -33,6 +33,7 @@ DEPLOYER = ("deployer", secrets.token_hex(16))
 RUNNERS = {"node1": ("runner-node1", secrets.token_hex(16))}
 DEP = "ha"
 PUBLISHES = 20
+DEPLOYS = 20
 
 
 def _seed() -> int:
@@ -132,8 +133,10 @@ def test_deploys_survive_the_loss_of_a_server(zk_ensemble: ZookeeperEnsemble, zk
     admin = zk_ensemble.admin_client()
     first = env.run("deploy", "--no-progress")
     assert first.returncode == 0, first.stderr + env.task_logs()
-    for i in range(3):
-        victim = zk_ensemble.leader() if i != 1 else rng.choice(
+    # 20 deploys in all (issue 16): the first, then 19 with the leader (even ones) or a
+    # follower (odd ones) killed with SIGKILL at a random point
+    for i in range(DEPLOYS - 1):
+        victim = zk_ensemble.leader() if i % 2 == 0 else rng.choice(
             [n for n in range(3) if n != zk_ensemble.leader()])
         assert victim is not None
         timer = threading.Timer(rng.uniform(0.0, 2.0), zk_ensemble.kill, (victim,))
