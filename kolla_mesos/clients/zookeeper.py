@@ -647,8 +647,9 @@ class Store:
         """
         path = zkpaths.deploy_lock(self.root, self.deployment_id)
         # The lock recipe creates missing parents with the deployer-only default ACL: create
-        # the root first, with the ACL docs/zookeeper-layout.md gives it.
-        self._ensure_root()
+        # the root first, with the ACL docs/zookeeper-layout.md gives it (idempotent, so it is
+        # retried across a connection loss like the lock itself).
+        self._retrying("create", self._ensure_root)
         ident = f"{socket.gethostname()}:{os.getpid()}"
         lock = self.client.Lock(path, ident)
         wait = self.timeout if timeout is None else timeout
