@@ -103,6 +103,11 @@ class PasswordError(ConfigError):
     """passwords.yml is missing, unreadable, too open or lacks a value."""
 
 
+class CertificateError(ConfigError):
+    """A TLS certificate or key the settings need is missing, expired, not yet valid, does
+    not match its key, does not chain to the deployment's CA or does not name its VIP."""
+
+
 # --- remote systems --------------------------------------------------------------------------
 
 

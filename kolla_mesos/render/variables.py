@@ -189,6 +189,9 @@ class VariableSet:
         high: list[Layer] = []
         if config_dir is not None:
             cdir = pathlib.Path(config_dir)
+            # kolla-ansible passes its config dir as the extra var CONFIG_DIR, from which
+            # node_config and kolla_certificates_dir (<config_dir>/certificates) derive
+            high.append(Layer.from_dict({"CONFIG_DIR": str(cdir)}, "[kolla] config_dir"))
             high.append(load_yaml_layer(cdir / "globals.yml"))
             high.append(load_yaml_layer(cdir / "passwords.yml"))
         high.append(Layer.from_dict(parse_extra(extra), "-e"))
