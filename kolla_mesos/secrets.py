@@ -1,7 +1,8 @@
 """Masking secrets in text shown to operators (config show, plan diffs, logs).
 
-Four rules, all applied: every value from passwords.yml (at least 4 characters) is replaced
-wherever it appears; the value of any ``key = value`` / ``key: value`` line and of any JSON
+Four rules, all applied: every value from passwords.yml (at least 4 characters), and every
+line of the private keys under ``<config_dir>/certificates`` (TLS), is replaced wherever it
+appears; the value of any ``key = value`` / ``key: value`` line and of any JSON
 ``"key": "value"`` pair whose key looks secret (password, secret, token, key, pass,
 credential) is replaced; and the password of every ``scheme://user:password@host`` (each
 host of a multi-host URL).
@@ -14,6 +15,7 @@ its own line).
 
 from __future__ import annotations
 
+import pathlib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -48,6 +50,35 @@ def secret_values(passwords: Mapping[str, Any]) -> list[str]:
 
     walk(passwords)
     return sorted(set(out), key=len, reverse=True)
+
+
+_PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?P<body>.+?)-----END [A-Z ]*PRIVATE "
+                      r"KEY-----", re.S)
+
+
+def private_key_lines(text: str) -> list[str]:
+    """The base64 lines of every PEM private key in TEXT (each is secret on its own).
+
+    Lines rather than whole blocks: a key that reaches JSON or an argv is escaped or split,
+    and any one of its lines there is already a leak.
+    """
+    return [line.strip() for match in _PEM_KEY.finditer(text)
+            for line in match.group("body").splitlines() if len(line.strip()) >= 16]
+
+
+def certificate_key_lines(directory: pathlib.Path) -> list[str]:
+    """The private key lines of every file under a certificates directory (unreadable
+    files are skipped: the certificate checks name them)."""
+    out: list[str] = []
+    if not directory.is_dir():
+        return out
+    for path in sorted(directory.rglob("*")):
+        try:
+            if path.is_file() and path.stat().st_size < 1_000_000:
+                out += private_key_lines(path.read_text())
+        except (OSError, UnicodeDecodeError):
+            continue
+    return out
 
 
 class Masker:

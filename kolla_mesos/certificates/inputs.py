@@ -23,21 +23,25 @@ def certificates_dir(config_dir: pathlib.Path) -> pathlib.Path:
 
 
 def from_renderer(renderer: Renderer) -> model.TlsSettings:
-    """The TLS variables as the templates see them."""
+    """The TLS variables as the templates see them (TLS off where a base directory without
+    kolla-ansible's group_vars, such as the test base, does not define them)."""
     topology = renderer.topology
-    first = next(iter(topology.hosts))
-    ctx = renderer.context(first)
-    backend = {h: str(renderer.context(h)["api_interface_address"])
-               for h in topology.hosts_of("tls-backend")}
+    ctx = renderer.context(next(iter(topology.hosts)))
+
+    def value(name: str, default: str = "") -> str:
+        return str(ctx.get(name, default))
+
+    backend = to_bool(ctx.get("kolla_enable_tls_backend", False))
     return model.TlsSettings(
-        internal_vip=str(ctx["kolla_internal_vip_address"]),
-        external_vip=str(ctx["kolla_external_vip_address"]),
-        internal_fqdn=str(ctx["kolla_internal_fqdn"]),
-        external_fqdn=str(ctx["kolla_external_fqdn"]),
-        tls_internal=to_bool(ctx["kolla_enable_tls_internal"]),
-        tls_external=to_bool(ctx["kolla_enable_tls_external"]),
-        tls_backend=to_bool(ctx["kolla_enable_tls_backend"]),
-        backend_hosts=backend,
+        internal_vip=value("kolla_internal_vip_address"),
+        external_vip=value("kolla_external_vip_address"),
+        internal_fqdn=value("kolla_internal_fqdn"),
+        external_fqdn=value("kolla_external_fqdn"),
+        tls_internal=to_bool(ctx.get("kolla_enable_tls_internal", False)),
+        tls_external=to_bool(ctx.get("kolla_enable_tls_external", False)),
+        tls_backend=backend,
+        backend_hosts={h: str(renderer.context(h)["api_interface_address"])
+                       for h in topology.hosts_of("tls-backend")} if backend else {},
     )
 
 

@@ -12,6 +12,8 @@ from cliff.show import ShowOne
 
 from kolla_mesos import errors, zkpaths
 from kolla_mesos.apply.status import service_status
+from kolla_mesos.certificates import inputs as tls_inputs
+from kolla_mesos.certificates.check import expiring
 from kolla_mesos.cli import common
 
 STATUS_COLUMNS = ("service", "kind", "generation", "instances", "running", "healthy",
@@ -26,7 +28,26 @@ class Status(Lister):
         """Read ZooKeeper, Marathon and Chronos and summarize."""
         with common.clients(self.app) as clients:
             rows = service_status(clients)
+        for warning in certificate_warnings(self.app):
+            self.app.stderr.write(f"warning: {warning}\n")
         return STATUS_COLUMNS, [tuple(r[c] for c in STATUS_COLUMNS) for r in rows]
+
+
+def certificate_warnings(app: Any, days: int = 30) -> list[str]:
+    """Certificates the settings need that expire within DAYS (none without TLS files).
+
+    On stderr, so that ``-f json`` output stays data; a configuration that cannot be read
+    is one warning, not a failed status.
+    """
+    source = common.plan_inputs(app)
+    directory = tls_inputs.certificates_dir(source.config_dir)
+    if not directory.is_dir():
+        return []
+    try:
+        settings = tls_inputs.load(source.base_dir, source.config_dir, source.extra_vars)
+    except errors.ConfigError as exc:
+        return [f"certificates in {directory} not checked: {exc}"]
+    return expiring(directory, settings, days)
 
 
 class ConfigList(Lister):

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from kolla_mesos import errors
+from kolla_mesos.certificates import inputs as tls_inputs
+from kolla_mesos.certificates.check import check_certificates
 from kolla_mesos.passwords import empty_keys, read_passwords
 from kolla_mesos.plan.build import PlanSettings, build_plan, find_deployment_files, load_profile
 from kolla_mesos.plan.guard import check_no_secrets
@@ -21,7 +23,7 @@ from kolla_mesos.plan.model import Plan
 from kolla_mesos.render.templates import Renderer, find_template
 from kolla_mesos.render.topology import Topology, load_topology
 from kolla_mesos.render.variables import VariableSet
-from kolla_mesos.secrets import secret_values
+from kolla_mesos.secrets import certificate_key_lines, secret_values
 from kolla_mesos.settings import Settings
 
 SOURCE_TREE = Path(__file__).resolve().parents[2]
@@ -143,8 +145,11 @@ def load_plan(inputs: PlanInputs, only: Sequence[str] | None = None) -> Plan:
     variables = VariableSet.load(inputs.base_dir, inputs.config_dir, roles=projects,
                                  extra=extra)
     renderer = Renderer(inputs.base_dir, variables, topology, config_dir=inputs.config_dir)
+    # TLS: every certificate and key the settings need, checked before anything renders
+    certs = tls_inputs.certificates_dir(inputs.config_dir)
+    check_certificates(certs, tls_inputs.from_renderer(renderer))
     roles = {str(index[n][1]): index[n][0] for n in names if n in index}
     backend = RendererBackend(renderer, topology, inputs.base_dir, roles)
     plan = build_plan(backend, deployment_files, inputs.settings, only=names)
-    check_no_secrets(plan, secret_values(passwords))
+    check_no_secrets(plan, [*secret_values(passwords), *certificate_key_lines(certs)])
     return plan
