@@ -139,9 +139,17 @@ def load_plan(inputs: PlanInputs, only: Sequence[str] | None = None) -> Plan:
             f"{passwords_path}' to fill empty passwords.")
     topology = load_topology(inputs.config_dir / "topology.yml", base_dir=inputs.base_dir)
     index = find_deployment_files(deployment_files)
-    names = list(only) if only else load_profile(deployment_files, inputs.settings.profile)
-    projects = sorted({index[n][0] for n in names if n in index})
-    extra = {"deployment_id": inputs.settings.deployment_id, **inputs.extra_vars}
+    profile = load_profile(deployment_files, inputs.settings.profile)
+    names = list(only) if only else profile
+    projects = sorted({index[n][0] for n in [*names, *profile] if n in index})
+    if "loadbalancer" in projects:
+        # each project's HAProxy sections: haproxy-config's template and defaults
+        projects.append("haproxy-config")
+    # kolla_mesos_services: the profile's services (HAProxy renders a section for each
+    # that has a listener, whichever of them one deploy names with --service)
+    extra = {"deployment_id": inputs.settings.deployment_id,
+             "kolla_mesos_services": sorted(set(profile) | set(names)),
+             **inputs.extra_vars}
     variables = VariableSet.load(inputs.base_dir, inputs.config_dir, roles=projects,
                                  extra=extra)
     renderer = Renderer(inputs.base_dir, variables, topology, config_dir=inputs.config_dir)

@@ -33,7 +33,8 @@ SECRETS = {"database_password": "db-secret-8c1f", "keystone_admin_password": "ad
            "mariadb_monitor_password": "monitor-secret-9b6e"}
 
 
-def _inputs(tmp_path: Path, topology: str, extra: dict[str, Any] | None = None) -> PlanInputs:
+def _inputs(tmp_path: Path, topology: str, extra: dict[str, Any] | None = None,
+            profile: str = "minimal") -> PlanInputs:
     etc = tmp_path / "etc"
     etc.mkdir()
     shutil.copy(ETC / "globals.yml", etc / "globals.yml")
@@ -42,13 +43,28 @@ def _inputs(tmp_path: Path, topology: str, extra: dict[str, Any] | None = None) 
     passwords = {key: f"{key}-value" for key in passwords} | SECRETS
     (etc / "passwords.yml").write_text(yaml.safe_dump(passwords))
     os.chmod(etc / "passwords.yml", 0o600)
-    settings = PlanSettings("t1", "minimal", "127.0.0.1:2181", "/kolla", "/kolla",
+    settings = PlanSettings("t1", profile, "127.0.0.1:2181", "/kolla", "/kolla",
                             "/etc/kolla-mesos/runner.cred", ("kolla-mesos-start",))
     return PlanInputs(REPO, etc, settings, extra or {})
 
 
-@pytest.fixture(scope="module", params=["topology-single.yml", "topology.yml"])
+#: HAProxy on a VIP no host owns, TLS on it (issue 10)
+LB_TLS = {"kolla_internal_vip_address": "10.0.0.250", "kolla_enable_tls_internal": "yes"}
+
+
+def _lb_inputs(tmp_path: Path, topology: str) -> PlanInputs:
+    from kolla_mesos.certificates import generate, inputs
+
+    source = _inputs(tmp_path, topology, LB_TLS, profile="minimal-lb")
+    tls = inputs.load(source.base_dir, source.config_dir, source.extra_vars)
+    generate.generate(inputs.certificates_dir(source.config_dir), tls)
+    return source
+
+
+@pytest.fixture(scope="module", params=["topology-single.yml", "topology.yml", "lb-tls"])
 def plan(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    if request.param == "lb-tls":
+        return load_plan(_lb_inputs(tmp_path_factory.mktemp("plan"), "topology.yml"))
     return load_plan(_inputs(tmp_path_factory.mktemp("plan"), request.param))
 
 
@@ -63,7 +79,8 @@ def test_profiles_name_services():
 
 
 def test_every_service_renders_and_its_definition_validates(plan: Plan):
-    assert [s.service for s in plan.services] == MINIMAL
+    assert [s.service for s in plan.services] == (
+        [*MINIMAL, "haproxy"] if plan.profile == "minimal-lb" else MINIMAL)
     for svc in plan.services:
         raw = svc.definition.to_json()
         for cmd in [*raw["commands"].values(), raw["daemon"]]:
@@ -227,3 +244,40 @@ def test_commands_name_no_host_address(tmp_path: Path):
     for host, address in zip(("ctl1", "ctl2", "ctl3"), addresses, strict=True):
         command = json.loads(config.for_host(host))["command"]
         assert f"-l {address} -p 11211" in command
+
+
+def test_haproxy_front_door(tmp_path: Path):
+    """minimal-lb with TLS: HAProxy on every loadbalancer host with kolla's sections for the
+    profile's services, the certificates as 0600 files, reload by SIGHUP; MariaDB's listener
+    has one active backend; Keystone's catalog is https on the VIP; the database jobs wait
+    for HAProxy, which waits for MariaDB."""
+    plan = load_plan(_lb_inputs(tmp_path, "topology.yml"))
+    services = {svc.service: svc for svc in plan.services}
+    haproxy = services["haproxy"]
+    assert haproxy.definition.reload == "sighup"
+    files = {f.name: f for f in haproxy.files}
+    assert set(files) == {"haproxy.cfg", "haproxy_run.sh", "keystone.cfg", "mariadb.cfg",
+                          "rabbitmq.cfg", "haproxy.pem", "haproxy-internal.pem"}
+    specs = haproxy.definition.files_dict
+    assert specs["haproxy.pem"].dest == "/etc/haproxy/certificates/haproxy.pem"
+    assert (specs["haproxy.pem"].owner, specs["haproxy.pem"].mode) == ("haproxy", "0600")
+    assert specs["keystone.cfg"].dest == "/etc/haproxy/services.d/keystone.cfg"
+    pem = (tmp_path / "etc" / "certificates" / "haproxy-internal.pem").read_bytes()
+    assert files["haproxy-internal.pem"].content == pem
+    keystone_cfg = files["keystone.cfg"].content.decode()
+    assert ("bind 10.0.0.250:5000 ssl crt /etc/haproxy/certificates/haproxy-internal.pem"
+            in keystone_cfg)
+    mariadb_cfg = files["mariadb.cfg"].content.decode()
+    servers = [line.split() for line in mariadb_cfg.splitlines()
+               if line.strip().startswith("server ")]
+    assert [s[1] for s in servers] == ["ctl1", "ctl2", "ctl3"]
+    assert ["backup" in s for s in servers] == [False, True, True]
+    assert "bind 10.0.0.250:3306" in mariadb_cfg
+    keystone = services["keystone"].definition
+    bootstrap = " ".join(next(c for c in keystone.commands if c.name == "bootstrap").command)
+    assert "--bootstrap-internal-url https://10.0.0.250:5000" in bootstrap
+    create_db = next(c for c in keystone.commands if c.name == "create_db")
+    assert "haproxy/daemon" in {d.path for d in create_db.dependencies}
+    assert "mariadb/daemon" in {d.path for d in haproxy.definition.daemon.dependencies}
+    app = haproxy.app
+    assert app["instances"] == 3
