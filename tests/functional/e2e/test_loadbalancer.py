@@ -218,3 +218,27 @@ def test_tls_on_the_vip_three_load_balancers_and_mariadb_behind_them(
         assert int(rows[0]) >= 2, (address, rows)
     # Keystone, whose database is behind the same VIP, still answers
     assert _openstack(dep, ca, "token", "issue")["id"]
+
+    # a renewed certificate is a changed file of HAProxy's: its master reloads (new workers
+    # serve the new certificate), no task is replaced
+    lb_tasks = _task_ids(sim, "/kolla/e2e/loadbalancer/haproxy")
+    served_before = _served_certificate(vip, ca)
+    dep.run("certificates", "--renew", check=True)
+    pem = (dep.etc / "certificates" / "haproxy-internal.pem").read_text()
+    renewed = pem[:pem.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")]
+    assert renewed.strip() != served_before.strip()
+    proc = dep.run("deploy", "--no-progress", "--profile", "minimal-lb")
+    assert proc.returncode == 0, f"{proc.stderr}\n{_sim_logs(sim.state_dir)}"
+    # every one of the three serves it (connections spread over them by SO_REUSEPORT)
+    wait_for(lambda: all(_served_certificate(vip, ca).strip() == renewed.strip()
+                         for _ in range(9)),
+             timeout=60, interval=0.5, what="every HAProxy to serve the renewed certificate")
+    assert _task_ids(sim, "/kolla/e2e/loadbalancer/haproxy") == lb_tasks
+    assert _openstack(dep, ca, "token", "issue")["id"]
+
+
+def _served_certificate(address: str, ca: Path) -> str:
+    """The PEM certificate a TLS server at ADDRESS:5000 presents (verified against CA)."""
+    import ssl
+
+    return ssl.get_server_certificate((address, 5000), ca_certs=str(ca), timeout=10)
