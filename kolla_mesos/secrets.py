@@ -1,11 +1,11 @@
 """Masking secrets in text shown to operators (config show, plan diffs, logs).
 
-Four rules, all applied: every value from passwords.yml (at least 4 characters), and every
+Five rules, all applied: every value from passwords.yml (at least 4 characters), and every
 line of the private keys under ``<config_dir>/certificates`` (TLS), is replaced wherever it
 appears; the value of any ``key = value`` / ``key: value`` line and of any JSON
 ``"key": "value"`` pair whose key looks secret (password, secret, token, key, pass,
-credential) is replaced; and the password of every ``scheme://user:password@host`` (each
-host of a multi-host URL).
+credential) is replaced; the password of every ``scheme://user:password@host`` (each
+host of a multi-host URL); and HTTP basic credentials (``Basic <base64>``).
 
 Values shorter than 4 characters are not masked by value: replacing every occurrence of a
 2-character string would garble the text, and genpwd writes 40-character values (only an
@@ -28,6 +28,9 @@ _SECRET_KEY = re.compile(
 # "key": "value" anywhere, e.g. a stored definition (compact JSON, one line) whose command
 # env holds a password: the value is masked inside its quotes, so the JSON stays valid.
 _JSON_SECRET = re.compile(r'(?i)(?P<lead>"' + _KEY_WORDS + r'"\s*:\s*)"(?:[^"\\]|\\.)*"')
+# HTTP basic credentials (base64 of user:password), e.g. HAProxy's RabbitMQ health check
+# `http-check send hdr Authorization 'Basic ...'` in its services.d/rabbitmq.cfg.
+_BASIC_AUTH = re.compile(r"(?i)(?P<lead>\bBasic\s+)[A-Za-z0-9+/]{8,}={0,2}")
 # user:password@ after "://", and after "," in multi-host URLs (rabbit://u:p@h1,u:p@h2//).
 _URL_PASSWORD = re.compile(r"(?P<lead>(?:://|,)[^:/@\s,]+:)(?P<value>[^@/\s,]+)(?=@)")
 
@@ -92,5 +95,6 @@ class Masker:
         for value in self.values:
             text = text.replace(value, MASK)
         text = _URL_PASSWORD.sub(lambda m: m.group("lead") + MASK, text)
+        text = _BASIC_AUTH.sub(lambda m: m.group("lead") + MASK, text)
         text = _JSON_SECRET.sub(lambda m: f'{m.group("lead")}"{MASK}"', text)
         return _SECRET_KEY.sub(lambda m: m.group("lead") + MASK, text)

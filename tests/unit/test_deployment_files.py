@@ -281,3 +281,39 @@ def test_haproxy_front_door(tmp_path: Path):
     assert "mariadb/daemon" in {d.path for d in haproxy.definition.daemon.dependencies}
     app = haproxy.app
     assert app["instances"] == 3
+
+
+def test_keystone_backend_tls(tmp_path: Path):
+    """kolla_enable_tls_backend: uwsgi serves https with this host's pair, written by the
+    runner (0600 key); HAProxy verifies it against the deployment's CA; Marathon checks
+    HTTPS; the readiness probe reads the https socket's address."""
+    from kolla_mesos.certificates import generate, inputs
+
+    extra = {**LB_TLS, "kolla_enable_tls_backend": "yes"}
+    source = _inputs(tmp_path, "topology.yml", extra, profile="minimal-lb")
+    tls = inputs.load(source.base_dir, source.config_dir, source.extra_vars)
+    generate.generate(inputs.certificates_dir(source.config_dir), tls)
+    plan = load_plan(source)
+    services = {svc.service: svc for svc in plan.services}
+    keystone = services["keystone"]
+    files = {f.name: f for f in keystone.files}
+    certs = tmp_path / "etc" / "certificates"
+    assert files["keystone-cert.pem"].for_host("ctl2") == (certs / "ctl2-cert.pem").read_bytes()
+    assert files["keystone-key.pem"].for_host("ctl3") == (certs / "ctl3-key.pem").read_bytes()
+    specs = keystone.definition.files_dict
+    assert (specs["keystone-key.pem"].dest, specs["keystone-key.pem"].mode) == (
+        "/etc/keystone/certs/keystone-key.pem", "0600")
+    uwsgi = files["keystone-uwsgi.ini"].for_host("ctl1").decode()
+    assert ("https = 10.0.0.11:5000,/etc/keystone/certs/keystone-cert.pem,"
+            "/etc/keystone/certs/keystone-key.pem") in uwsgi
+    probe = " ".join(keystone.definition.daemon.ready["command"])
+    line = "https = 10.0.0.11:5000,/etc/keystone/certs/keystone-cert.pem,/x.pem"
+    sed = subprocess.run(["sed", "-n", probe.split("sed -n ", 1)[1].split(" /etc/")[0]
+                          .strip("'")], input=line, capture_output=True, text=True)
+    assert sed.stdout.strip() == "10.0.0.11:5000", sed
+    assert keystone.app["healthChecks"][0]["protocol"] == "HTTPS"
+    haproxy = {f.name: f for f in services["haproxy"].files}
+    assert haproxy["ca.crt"].content == (certs / "ca" / "root.crt").read_bytes()
+    section = haproxy["keystone.cfg"].content.decode()
+    assert ("server ctl1 10.0.0.11:5000 check check-ssl inter 2000 rise 2 fall 5 ssl verify "
+            "required ca-file /etc/haproxy/certificates/ca.crt") in section

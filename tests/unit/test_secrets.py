@@ -82,3 +82,10 @@ def test_private_key_lines_are_masked_certificates_are_not(tmp_path):
     assert cert_line in masked
     assert not any(line in masked for line in body)
     assert certificate_key_lines(tmp_path / "absent") == []
+
+
+def test_http_basic_credentials_are_masked():
+    # HAProxy's RabbitMQ management check (kolla's rabbitmq haproxy dict)
+    line = "    http-check send hdr Authorization 'Basic b3BlbnN0YWNrOnNlY3JldC12YWx1ZQ=='"
+    masked = Masker([])(line)
+    assert masked == f"    http-check send hdr Authorization 'Basic {MASK}'"

@@ -4,7 +4,8 @@ Three load balancers (every agent runs HAProxy; the simulator's agents share one
 namespace, so the three bind the same VIP:port with SO_REUSEPORT, a VIP no agent owns), a
 three-node Galera cluster behind kolla's MariaDB listener (one active backend, the others
 backup) and Keystone on one agent, with kolla_enable_tls_internal (and so external: one
-VIP): a real ``openstack`` client trusting only the generated CA gets a token over
+VIP) and kolla_enable_tls_backend (Keystone's uwsgi serves https; HAProxy verifies it against
+the deployment's CA): a real ``openstack`` client trusting only the generated CA gets a token over
 https://<VIP>:5000/v3, plain HTTP there fails, the catalog is https; token requests through
 the VIP go on without one failure while a load balancer stops and Marathon brings it back;
 MariaDB through the VIP takes writes again after its active backend restarts.
@@ -58,7 +59,8 @@ def _vip(dep: Deployment) -> str:
 def _enable_tls(dep: Deployment) -> None:
     path = dep.etc / "globals.yml"
     values = yaml.safe_load(path.read_text())
-    values.update(kolla_internal_vip_address=_vip(dep), kolla_enable_tls_internal="yes")
+    values.update(kolla_internal_vip_address=_vip(dep), kolla_enable_tls_internal="yes",
+                  kolla_enable_tls_backend="yes")
     path.write_text(yaml.safe_dump(values))
 
 
@@ -147,6 +149,10 @@ def test_tls_on_the_vip_three_load_balancers_and_mariadb_behind_them(
     urls = sorted(e["URL"] for e in endpoints)
     assert urls and all(u == f"https://{vip}:5000" for u in urls), urls
     # the certificate names the VIP (verified above, by address); plain HTTP is refused
+    # on the VIP, and Keystone itself (backend TLS) serves https with its host's certificate
+    keystone_address = dep.addresses["agent1"]
+    assert requests.get(f"https://{keystone_address}:5000/v3", verify=str(ca),
+                        timeout=10).status_code == 200
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(f"http://{vip}:5000/v3", timeout=10)
     # no key material in any app or job JSON
@@ -234,6 +240,11 @@ def test_tls_on_the_vip_three_load_balancers_and_mariadb_behind_them(
                          for _ in range(9)),
              timeout=60, interval=0.5, what="every HAProxy to serve the renewed certificate")
     assert _task_ids(sim, "/kolla/e2e/loadbalancer/haproxy") == lb_tasks
+    # (Keystone's own backend certificate was renewed too: its reload policy is restart,
+    # and HAProxy marks the new instance up after two good checks)
+    wait_for(lambda: requests.get(f"https://{vip}:5000/v3", verify=str(ca),
+                                  timeout=10).status_code == 200,
+             timeout=60, interval=0.5, what="Keystone through the VIP after the renewal")
     assert _openstack(dep, ca, "token", "issue")["id"]
 
 
