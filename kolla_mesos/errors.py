@@ -183,6 +183,12 @@ class DependencyFailed(KollaMesosError):
     exit_code = ExitCode.DEPENDENCY_FAILED
 
 
+class RefusedError(KollaMesosError):
+    """A destructive command without its confirmation flag: nothing was changed."""
+
+    exit_code = ExitCode.USAGE
+
+
 class LockedError(KollaMesosError):
     """Another deployer holds the deployment."""
 

@@ -43,6 +43,8 @@ SETTING_FLAGS: tuple[tuple[str, str, str, str], ...] = (
 #: (command name, "module:class") of logs, stop, destroy, diagnose and prechecks.
 OPERATOR_COMMANDS: tuple[tuple[str, str], ...] = (
     ("logs", "kolla_mesos.cli.logs:Logs"),
+    ("stop", "kolla_mesos.cli.lifecycle:Stop"),
+    ("destroy", "kolla_mesos.cli.lifecycle:Destroy"),
 )
 
 

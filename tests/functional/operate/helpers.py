@@ -1,9 +1,11 @@
 """A two-agent simulator and a test-profile deployment spread over both agents.
 
 The store service runs on agent1 and agent2 (so ``logs`` prefixes its lines with the host),
-web on agent1.  The servers bind their agent's address (``HOST``, set by the simulator as
-Mesos does) and print one line per HTTP request to stdout, so that web's health checks
-(one GET per second) keep writing new lines for ``logs --follow``.
+web on agent1.  Store mounts two named volumes: ``<deployment>_data`` and ``shared_cache``
+(which every deployment of this base mounts).  The servers bind their agent's address
+(``HOST``, set by the simulator as Mesos does) and print one line per HTTP request to stdout,
+so that web's health checks (one GET per second) keep writing new lines for ``logs
+--follow``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ def profile_base(tmp_path: Path) -> Path:
         ).replace("    def log_message(self, *args):\n        pass",
                   "    def log_message(self, fmt, *args):\n"
                   "        print('request', fmt % args, flush=True)"))
+        # one volume of each deployment's own and one that every deployment shares
+        store = base / "deployment_files/testing/store.yml.j2"
+        store.write_text(store.read_text().replace("app:\n", (
+            "app:\n  container:\n    volumes:\n"
+            '      - {containerPath: /data, hostPath: "{{ deployment_id }}_data", mode: RW}\n'
+            "      - {containerPath: /cache, hostPath: shared_cache, mode: RW}\n"), 1))
     return base
 
 
