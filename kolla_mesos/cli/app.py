@@ -45,6 +45,7 @@ OPERATOR_COMMANDS: tuple[tuple[str, str], ...] = (
     ("logs", "kolla_mesos.cli.logs:Logs"),
     ("stop", "kolla_mesos.cli.lifecycle:Stop"),
     ("destroy", "kolla_mesos.cli.lifecycle:Destroy"),
+    ("diagnose", "kolla_mesos.cli.diagnose:Diagnose"),
 )
 
 

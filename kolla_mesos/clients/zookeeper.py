@@ -635,6 +635,14 @@ class Store:
             raise zk_io.translate(failed.error, "delete", failed.op.path,
                                   self.credentials[0], self.hosts) from failed
 
+    def server_version(self) -> str:
+        """The version of the ZooKeeper server this session is connected to (the ``envi``
+        four-letter word, which a server may not allow: then say so)."""
+        try:
+            return ".".join(str(part) for part in self._client.server_version(retries=1))
+        except Exception as exc:  # noqa: BLE001 - kazoo raises anything from a refused 4lw
+            return f"unknown (the 'envi' command was refused: {type(exc).__name__})"
+
     # --- destroy (kolla-mesos destroy) ------------------------------------------------------
 
     @_retried("read")
