@@ -189,6 +189,15 @@ class RefusedError(KollaMesosError):
     exit_code = ExitCode.USAGE
 
 
+class PrechecksFailed(KollaMesosError):
+    """``kolla-mesos prechecks`` found problems: CONFIG, or REMOTE when a service is
+    unreachable (``remote``)."""
+
+    def __init__(self, message: str, remote: bool = False) -> None:
+        super().__init__(message)
+        self.exit_code = ExitCode.REMOTE if remote else ExitCode.CONFIG
+
+
 class LockedError(KollaMesosError):
     """Another deployer holds the deployment."""
 

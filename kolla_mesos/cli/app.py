@@ -46,6 +46,7 @@ OPERATOR_COMMANDS: tuple[tuple[str, str], ...] = (
     ("stop", "kolla_mesos.cli.lifecycle:Stop"),
     ("destroy", "kolla_mesos.cli.lifecycle:Destroy"),
     ("diagnose", "kolla_mesos.cli.diagnose:Diagnose"),
+    ("prechecks", "kolla_mesos.cli.prechecks:PrechecksCommand"),
 )
 
 

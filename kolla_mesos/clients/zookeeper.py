@@ -643,6 +643,17 @@ class Store:
         except Exception as exc:  # noqa: BLE001 - kazoo raises anything from a refused 4lw
             return f"unknown (the 'envi' command was refused: {type(exc).__name__})"
 
+    @_retried("read")
+    def root_acl_as_expected(self) -> bool | None:
+        """Whether the root's ACL is the one kolla-mesos gives it (deployer all, world read);
+        None when the root does not exist yet (the first deploy creates it)."""
+        with self._mapped("read the ACL of", self.root):
+            try:
+                acl, _ = self.client.get_acls(self.root)
+            except kz.NoNodeError:
+                return None
+        return zk_acl.same_acl(list(acl), zk_acl.root_acl(self.credentials))
+
     # --- destroy (kolla-mesos destroy) ------------------------------------------------------
 
     @_retried("read")
