@@ -183,6 +183,21 @@ class DependencyFailed(KollaMesosError):
     exit_code = ExitCode.DEPENDENCY_FAILED
 
 
+class RefusedError(KollaMesosError):
+    """A destructive command without its confirmation flag: nothing was changed."""
+
+    exit_code = ExitCode.USAGE
+
+
+class PrechecksFailed(KollaMesosError):
+    """``kolla-mesos prechecks`` found problems: CONFIG, or REMOTE when a service is
+    unreachable (``remote``)."""
+
+    def __init__(self, message: str, remote: bool = False) -> None:
+        super().__init__(message)
+        self.exit_code = ExitCode.REMOTE if remote else ExitCode.CONFIG
+
+
 class LockedError(KollaMesosError):
     """Another deployer holds the deployment."""
 
