@@ -13,7 +13,7 @@ from cliff.lister import Lister
 from cliff.show import ShowOne
 
 from kolla_mesos import errors, zkpaths
-from kolla_mesos.apply import state
+from kolla_mesos.apply import galera, state
 from kolla_mesos.apply.status import service_status
 from kolla_mesos.cli import common
 from kolla_mesos.plan import export
@@ -30,6 +30,9 @@ class Status(Lister):
         """Read ZooKeeper, Marathon and Chronos and summarize."""
         with common.clients(self.app) as clients:
             rows = service_status(clients)
+            down = galera.down_sentence(clients)
+        if down:
+            self.app.stderr.write(down + "\n")
         return STATUS_COLUMNS, [tuple(r[c] for c in STATUS_COLUMNS) for r in rows]
 
 

@@ -14,6 +14,7 @@ import random
 import re
 import secrets
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from kolla_mesos import zkpaths
 from kolla_mesos.definition import Definition
 from kolla_mesos.definition import from_json as definition_from_json
 from kolla_mesos.secrets import secret_values
+from kolla_mesos.testing.waiting import wait_for
 from kolla_mesos.testing.zookeeper import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -462,6 +464,14 @@ def _sql(address: str, password: str, statement: str) -> str:
     return proc.stdout
 
 
+def _cluster_size_or_none(address: str, password: str) -> int | None:
+    """The node's cluster size, or None while it does not answer."""
+    try:
+        return _wsrep_cluster_size(address, password)
+    except AssertionError:
+        return None
+
+
 def _wsrep_cluster_size(address: str, password: str) -> int:
     return int(_sql(address, password, "SHOW STATUS LIKE 'wsrep_cluster_size'").split()[1])
 
@@ -603,6 +613,39 @@ def test_three_memcached_and_a_three_node_galera_cluster(cluster: tuple[Simulato
              if b" DEBUG " in p.read_bytes()]
     assert len(debug) == 3, debug
     _assert_tokens_validate_everywhere(dep, admin, earlier)
+
+    # every Galera node dies at once (kill -9) and loses its view state (gvwstate.dat: with it,
+    # Galera's pc.recovery restarts the cluster by itself when every node comes back, as the
+    # restarted tasks do here): no node may start the cluster, status says so, and
+    # `kolla-mesos mariadb recovery` restarts it from the most advanced node with every
+    # acknowledged row (docs/operations.md)
+    _sql(first, password, "CREATE TABLE e2e_probe.t (i INT PRIMARY KEY)")
+    _sql(first, password, "INSERT INTO e2e_probe.t VALUES (1), (2), (3)")
+    refused = dep.run("mariadb", "recovery", "--no-progress")
+    assert refused.returncode == 3 and "healthy node(s)" in refused.stderr, refused.stderr
+    views = sorted((sim.state_dir / "volumes").glob("*/mariadb/gvwstate.dat"))
+    assert len(views) == 3, views
+    daemons = [pid for pid in _task_processes(dep.zk_root)
+               if os.path.basename(_cmdline(pid).split(b"\0")[0]) == b"mariadbd"]
+    assert len(daemons) == 3, daemons
+    for pid in daemons:
+        os.kill(pid, signal.SIGKILL)
+    for view in views:
+        view.unlink(missing_ok=True)
+    wait_for(lambda: "MariaDB cluster down" in dep.run("status").stderr, timeout=300,
+             what="status to report the MariaDB cluster down", interval=2)
+    started = time.monotonic()
+    recovered = dep.run("mariadb", "recovery", "-f", "json", "--no-progress")
+    assert recovered.returncode == 0, f"{recovered.stderr}\n{_sim_logs(sim.state_dir)}"
+    print(f"Galera recovery after a full crash in {time.monotonic() - started:.1f} s")
+    roles = {row["host"]: row["role"] for row in json.loads(recovered.stdout)}
+    assert sorted(roles.values()) == ["joined", "joined", "started the cluster"], roles
+    for address in dep.addresses.values():
+        wait_for(lambda address=address: _cluster_size_or_none(address, password) == 3,
+                 timeout=120, what=f"{address} back in a cluster of three", interval=1)
+        assert _sql(address, password, "SELECT i FROM e2e_probe.t ORDER BY i").split() == [
+            "1", "2", "3"]
+    assert "MariaDB cluster down" not in dep.run("status").stderr
 
 
 def _assert_tokens_validate_everywhere(dep: Deployment, password: str,
