@@ -188,8 +188,30 @@ class DependencyFailed(KollaMesosError):
     exit_code = ExitCode.DEPENDENCY_FAILED
 
 
+class RefusedError(KollaMesosError):
+    """A destructive command without its confirmation flag: nothing was changed."""
+
+    exit_code = ExitCode.USAGE
+
+
+class PrechecksFailed(KollaMesosError):
+    """``kolla-mesos prechecks`` found problems: CONFIG, or REMOTE when a service is
+    unreachable (``remote``)."""
+
+    def __init__(self, message: str, remote: bool = False) -> None:
+        super().__init__(message)
+        self.exit_code = ExitCode.REMOTE if remote else ExitCode.CONFIG
+
+
 class LockedError(KollaMesosError):
     """Another deployer holds the deployment."""
+
+    exit_code = ExitCode.CONFLICT
+
+
+class AlreadyExists(KollaMesosError):
+    """What an operation would create is already there (``deployment import`` into a
+    ZooKeeper that holds the deployment): refused, so nothing newer is overwritten."""
 
     exit_code = ExitCode.CONFLICT
 

@@ -16,7 +16,13 @@ from typing import Any
 from kolla_mesos import errors
 from kolla_mesos.certificates import inputs as tls_inputs
 from kolla_mesos.certificates.check import check_certificates
-from kolla_mesos.passwords import empty_keys, read_passwords
+from kolla_mesos.passwords import (
+    FERNET_REPOSITORY,
+    OWN_KEYS,
+    check_fernet_repository,
+    empty_keys,
+    read_passwords,
+)
 from kolla_mesos.plan.build import PlanSettings, build_plan, find_deployment_files, load_profile
 from kolla_mesos.plan.guard import check_no_secrets
 from kolla_mesos.plan.model import Plan
@@ -141,6 +147,13 @@ def load_plan(inputs: PlanInputs, only: Sequence[str] | None = None) -> Plan:
     index = find_deployment_files(deployment_files)
     profile = load_profile(deployment_files, inputs.settings.profile)
     names = list(only) if only else profile
+    for key, service in OWN_KEYS.items():
+        if service in names and key not in passwords:
+            raise errors.PasswordError(
+                f"{passwords_path} has no {key} (kolla-mesos' own key, needed by {service}); "
+                f"run 'kolla-mesos genpwd {passwords_path}' to add it.")
+    if OWN_KEYS[FERNET_REPOSITORY] in names:
+        check_fernet_repository(passwords[FERNET_REPOSITORY], str(passwords_path))
     projects = sorted({index[n][0] for n in [*names, *profile] if n in index})
     if "loadbalancer" in projects:
         # each project's HAProxy sections: haproxy-config's template and defaults
