@@ -204,6 +204,13 @@ class LockedError(KollaMesosError):
     exit_code = ExitCode.CONFLICT
 
 
+class AlreadyExists(KollaMesosError):
+    """What an operation would create is already there (``deployment import`` into a
+    ZooKeeper that holds the deployment): refused, so nothing newer is overwritten."""
+
+    exit_code = ExitCode.CONFLICT
+
+
 def yaml_problem(exc: BaseException) -> str:
     """A YAML parser error as a short phrase: what is wrong and on which line.
 

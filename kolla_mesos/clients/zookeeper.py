@@ -635,6 +635,47 @@ class Store:
             raise zk_io.translate(failed.error, "delete", failed.op.path,
                                   self.credentials[0], self.hosts) from failed
 
+    # --- export and import (docs/operations.md, "ZooKeeper export and import") -------------
+
+    @_retried("read")
+    def status_nodes(self) -> dict[str, bytes]:
+        """Every node of the runners' ``status`` subtree (relative path -> data): the records
+        that make run-once commands run once, kept across an export and import."""
+        base = zkpaths.join(self.path, zkpaths.STATUS)
+        with self._mapped("read", base):
+            tree = zk_io.walk(self.client, base, self.timeout)
+        return {posixpath.relpath(path, base): data for path, (data, _kids) in tree.items()
+                if path != base}
+
+    @_retried("read")
+    def holds_deployment(self) -> bool:
+        """Whether this deployment has a generation or a ``current`` pointer here."""
+        with self._mapped("read", self.path):
+            return bool(self._gen_numbers()) or self.client.exists(
+                zkpaths.current(self.root, self.deployment_id)) is not None
+
+    def import_generation(self, number: int, nodes: Mapping[str, bytes],
+                          readers: Mapping[str, Collection[str]]) -> None:
+        """Write an exported generation under its own number (the manifest last, as a
+        deploy writes one), with the ACLs a deploy gives it.  Call under the deploy lock."""
+        if zkpaths.MANIFEST not in nodes:
+            raise errors.ConfigError(f"Generation {number} of the export has no manifest.")
+        subtree_acls = {rel: zk_acl.service_acl(self.credentials, self.runner_credentials,
+                                                 hosts)
+                        for rel, hosts in readers.items()}
+        try:
+            self._write_generation(number, dict(nodes), subtree_acls)
+        except _Taken as exc:
+            raise errors.LockedError(f"Generation {number} appeared under {self.path} while "
+                                     "importing; another deployer is writing.") from exc
+
+    @_retried("create")
+    def import_status(self, nodes: Mapping[str, bytes]) -> None:
+        """Recreate runner status records with the ACL runners give them (idempotent)."""
+        base = zkpaths.join(self.path, zkpaths.STATUS)
+        for rel in sorted(nodes, key=lambda r: (r.count("/"), r)):
+            self._ensure_node(zkpaths.join(base, rel), self._acl_for("runner"), nodes[rel])
+
     def server_version(self) -> str:
         """The version of the ZooKeeper server this session is connected to (the ``envi``
         four-letter word, which a server may not allow: then say so)."""

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from kolla_mesos import errors
-from kolla_mesos.passwords import empty_keys, read_passwords
+from kolla_mesos.passwords import (
+    FERNET_REPOSITORY,
+    OWN_KEYS,
+    check_fernet_repository,
+    empty_keys,
+    read_passwords,
+)
 from kolla_mesos.plan.build import PlanSettings, build_plan, find_deployment_files, load_profile
 from kolla_mesos.plan.guard import check_no_secrets
 from kolla_mesos.plan.model import Plan
@@ -138,6 +144,13 @@ def load_plan(inputs: PlanInputs, only: Sequence[str] | None = None) -> Plan:
     topology = load_topology(inputs.config_dir / "topology.yml", base_dir=inputs.base_dir)
     index = find_deployment_files(deployment_files)
     names = list(only) if only else load_profile(deployment_files, inputs.settings.profile)
+    for key, service in OWN_KEYS.items():
+        if service in names and key not in passwords:
+            raise errors.PasswordError(
+                f"{passwords_path} has no {key} (kolla-mesos' own key, needed by {service}); "
+                f"run 'kolla-mesos genpwd {passwords_path}' to add it.")
+    if OWN_KEYS[FERNET_REPOSITORY] in names:
+        check_fernet_repository(passwords[FERNET_REPOSITORY], str(passwords_path))
     projects = sorted({index[n][0] for n in names if n in index})
     extra = {"deployment_id": inputs.settings.deployment_id, **inputs.extra_vars}
     variables = VariableSet.load(inputs.base_dir, inputs.config_dir, roles=projects,

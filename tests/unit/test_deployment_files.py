@@ -19,6 +19,10 @@ from mesos_sim.chronos import jobs as chronos_jobs
 from mesos_sim.marathon import validate as marathon_validate
 
 from kolla_mesos import definition
+from kolla_mesos.cli.app import main
+from kolla_mesos.cli.passwords import configured_max_active_keys
+from kolla_mesos.errors import PasswordError
+from kolla_mesos.passwords import FERNET_REPOSITORY, new_value
 from kolla_mesos.plan.build import PlanSettings, find_deployment_files, load_profile
 from kolla_mesos.plan.loader import PlanInputs, load_plan
 from kolla_mesos.plan.model import Plan
@@ -40,6 +44,7 @@ def _inputs(tmp_path: Path, topology: str, extra: dict[str, Any] | None = None) 
     shutil.copy(ETC / topology, etc / "topology.yml")
     passwords = yaml.safe_load((ETC / "passwords.yml").read_text()) or {}
     passwords = {key: f"{key}-value" for key in passwords} | SECRETS
+    passwords[FERNET_REPOSITORY] = new_value(FERNET_REPOSITORY)
     (etc / "passwords.yml").write_text(yaml.safe_dump(passwords))
     os.chmod(etc / "passwords.yml", 0o600)
     settings = PlanSettings("t1", "minimal", "127.0.0.1:2181", "/kolla", "/kolla",
@@ -99,8 +104,7 @@ def test_apps_validate_against_marathons_published_schema(plan: Plan):
 def test_jobs_are_valid_chronos_jobs(plan: Plan):
     now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     jobs = plan.jobs()
-    assert {j.command for j in jobs} == {"create_db", "create_user", "db_sync", "fernet_setup",
-                                         "bootstrap"}
+    assert {j.command for j in jobs} == {"create_db", "create_user", "db_sync", "bootstrap"}
     for job in jobs:
         body = {**job.body, "schedule": "R1//PT1M"}
         parsed = chronos_jobs.parse_job(body, dependent=False, legacy=False, now=now)
@@ -141,7 +145,9 @@ def test_named_volumes_are_stable(plan: Plan):
             volumes[path] = name
     assert volumes["/var/lib/mysql"] == "mariadb"
     assert volumes["/var/lib/rabbitmq/"] == "rabbitmq"
-    assert volumes["/etc/keystone/fernet-keys"] == "keystone_fernet_tokens"
+    # Keystone's Fernet keys come from the generation, not from a volume that would keep an
+    # old repository's keys
+    assert "/etc/keystone/fernet-keys" not in volumes
     for job in plan.jobs():
         for volume in job.body["container"]["volumes"]:
             assert not volume["hostPath"].startswith("/"), job.name
@@ -206,12 +212,32 @@ def test_keystone_jobs_depend_in_kollas_order(tmp_path: Path):
     keystone = plan.service("keystone").definition
     deps: dict[str, Any] = {c.name: [d.path for d in c.dependencies] for c in keystone.commands}
     assert deps == {"create_db": ["mariadb/daemon"], "create_user": ["keystone/create_db"],
-                    "db_sync": ["keystone/create_user"], "fernet_setup": [],
+                    "db_sync": ["keystone/create_user"],
                     "bootstrap": ["keystone/db_sync", "memcached/daemon"]}
     assert keystone.daemon is not None
     assert {d.path for d in keystone.daemon.dependencies} == {
-        "keystone/bootstrap", "keystone/fernet_setup", "memcached/daemon"}
+        "keystone/bootstrap", "memcached/daemon"}
     assert all(c.job and c.run_once for c in keystone.commands)
+
+
+def test_every_keystone_host_gets_the_same_fernet_keys(tmp_path: Path):
+    """The repository of passwords.yml, as 0600 keystone files the daemon reads, the same
+    on every host: a token issued by one instance validates on the others."""
+    plan = _three_controller_plan(tmp_path)
+    passwords = yaml.safe_load((tmp_path / "etc" / "passwords.yml").read_text())
+    keys = passwords[FERNET_REPOSITORY]
+    keystone = plan.service("keystone")
+    specs = keystone.definition.files_dict
+    assert keystone.definition.daemon is not None
+    for index, key in keys.items():
+        spec = specs[f"fernet-key-{index}"]
+        assert (spec.dest, spec.owner, spec.mode, spec.per_host) == (
+            f"/etc/keystone/fernet-keys/{index}", "keystone", "0600", False)
+        assert f"fernet-key-{index}" in keystone.definition.daemon.files
+    rendered = {f.name: f for f in keystone.files}
+    for index, key in keys.items():
+        assert rendered[f"fernet-key-{index}"].content == key.encode()
+        assert not rendered[f"fernet-key-{index}"].host_variants
 
 
 def test_commands_name_no_host_address(tmp_path: Path):
@@ -227,3 +253,49 @@ def test_commands_name_no_host_address(tmp_path: Path):
     for host, address in zip(("ctl1", "ctl2", "ctl3"), addresses, strict=True):
         command = json.loads(config.for_host(host))["command"]
         assert f"-l {address} -p 11211" in command
+
+
+def test_fernet_rotate_keeps_keystones_max_active_keys(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]):
+    """`kolla-mesos fernet rotate` keeps as many keys as the rendered keystone.conf accepts
+    (kolla's formula: expiry + allowed window over the rotation interval, plus 2), rewrites
+    passwords.yml 0600 and prints no key."""
+    inputs = _inputs(tmp_path, "topology.yml")
+    assert configured_max_active_keys(load_plan(inputs)) == 3
+    path = inputs.config_dir / "passwords.yml"
+    before = yaml.safe_load(path.read_text())[FERNET_REPOSITORY]
+    conf = tmp_path / "kolla-mesos.conf"
+    conf.write_text(f"[kolla]\nconfig_dir = {inputs.config_dir}\nbase_dir = {REPO}\n"
+                    "profile = minimal\n")
+    for expected in ([0, 1, 2], [0, 2, 3], [0, 3, 4]):
+        assert main(["--config-file", str(conf), "fernet", "rotate"]) == 0
+        keys = yaml.safe_load(path.read_text())[FERNET_REPOSITORY]
+        assert sorted(keys) == expected
+        assert os.stat(path).st_mode & 0o777 == 0o600
+    out = capsys.readouterr().out
+    assert "primary 4, staged 0, at most 3" in out
+    for key in [*before.values(), *keys.values()]:
+        assert key not in out
+    assert keys[3] != before[0] and keys[4] not in before.values()
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    (None, "has no keystone_fernet_keys (kolla-mesos' own key, needed by keystone); run "
+           "'kolla-mesos genpwd"),
+    ({0: "short", 1: "short"}, "keystone_fernet_keys[0] is not a Fernet key"),
+])
+def test_a_missing_or_bad_fernet_repository_is_refused_before_rendering(
+        tmp_path: Path, value: Any, says: str):
+    inputs = _inputs(tmp_path, "topology-single.yml")
+    path = inputs.config_dir / "passwords.yml"
+    passwords = yaml.safe_load(path.read_text())
+    if value is None:
+        del passwords[FERNET_REPOSITORY]
+    else:
+        passwords[FERNET_REPOSITORY] = value
+    path.write_text(yaml.safe_dump(passwords))
+    with pytest.raises(PasswordError) as err:
+        load_plan(inputs)
+    assert says in str(err.value) and str(path) in str(err.value)
+    # a profile without keystone does not need the repository
+    load_plan(inputs, only=["mariadb"])
