@@ -76,6 +76,8 @@ class Inventory:
     volumes: Mapping[str, list[str]]
     kept_volumes: Mapping[str, Mapping[str, list[str]]]
     image: str | None
+    group_id: str = ""
+    zk_path: str = ""
 
     @property
     def empty(self) -> bool:
@@ -87,11 +89,12 @@ class Inventory:
         verb = "removed" if done else "would remove"
         out: list[tuple[str, str, str]] = []
         if self.group_apps is not None:
-            out.append(("marathon group", "", f"{verb} ({len(self.group_apps)} apps)"))
+            out.append(("marathon group", self.group_id,
+                        f"{verb} ({len(self.group_apps)} apps)"))
             out.extend(("marathon app", app, verb) for app in self.group_apps)
         out.extend(("chronos job", job, verb) for job in self.jobs)
         if self.zk_exists:
-            out.append(("zookeeper", "", verb + " (the whole subtree)"))
+            out.append(("zookeeper", self.zk_path, verb + " (the whole subtree)"))
         for host, names in sorted(self.volumes.items()):
             out.extend(("volume", f"{host}:{name}",
                         verb if include_volumes else "kept (no --include-volumes)")
@@ -123,7 +126,8 @@ def inventory(clients: Clients, group_id: str) -> Inventory:
         # a deployment we cannot read might use any volume: keep them all
         others[name] = volumes.deployment_volumes(theirs) if theirs is not None else mine
     remove, kept = volumes.volumes_to_remove(mine, others)
-    return Inventory(zk_exists, apps, jobs, remove, kept, volumes.first_image(manifest))
+    return Inventory(zk_exists, apps, jobs, remove, kept, volumes.first_image(manifest),
+                     group_id, store.path)
 
 
 def _apps_of(group: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -9,7 +9,7 @@ traceback is printed only with ``--debug``.
 from __future__ import annotations
 
 import argparse
-import importlib
+import importlib.metadata
 import logging
 import os
 import sys
@@ -51,10 +51,11 @@ OPERATOR_COMMANDS: tuple[tuple[str, str], ...] = (
 
 
 def _register_operator_commands(manager: CommandManager) -> None:
-    """Add :data:`OPERATOR_COMMANDS` to cliff's command manager."""
+    """Add :data:`OPERATOR_COMMANDS` to cliff's command manager, as entry points that import
+    their module only when the command runs (like the ones setup.cfg declares)."""
     for name, target in OPERATOR_COMMANDS:
-        module, _, attr = target.partition(":")
-        manager.add_command(name, getattr(importlib.import_module(module), attr))
+        manager.commands[name] = importlib.metadata.EntryPoint(
+            name=name, value=target, group="kolla_mesos.cli")
 # --- end of operators' verbs -------------------------------------------------------------------
 
 

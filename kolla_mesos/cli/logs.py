@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 from cliff.command import Command
@@ -75,7 +74,7 @@ class Logs(Command):
             if since is not None:
                 sources = [s for s in sources if s.finished is None or s.finished >= since]
             if not sources and not args.follow:
-                sys.stderr.write(f"No task of {args.target} has run on Mesos yet (or its "
+                self.app.stderr.write(f"No task of {args.target} has run on Mesos yet (or its "
                                  "sandbox was garbage-collected).\n")
                 return 0
             # following an app of several hosts, a task may start on another host later

@@ -13,6 +13,7 @@ import pytest
 from mesos_sim.simulator import Simulator
 
 from kolla_mesos.clients.chronos import ChronosClient
+from kolla_mesos.clients.marathon import MarathonClient
 from kolla_mesos.testing.waiting import wait_for
 from tests.functional.deploy_helpers import BIN, DeployEnv
 from tests.functional.operate.helpers import two_agent_env, two_agent_simulator
@@ -134,3 +135,22 @@ def test_logs_bad_input_is_one_sentence(deployed: DeployEnv) -> None:
         assert proc.returncode == 3, (args, proc.stderr)
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and words in lines[0], (args, proc.stderr)
+
+
+def test_logs_follow_picks_up_a_restarted_task(deployed: DeployEnv, sim2: Simulator) -> None:
+    env = deployed
+    cmd = [str(BIN / "kolla-mesos"), "--config-file", str(env.conf), "logs", "store",
+           "--host", "agent1", "--follow"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    marathon = MarathonClient(sim2.marathon_url)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == f"store listening on {env.store_port}\n"
+        marathon.restart_app("/kolla/t1/testing/store")
+        # the new task's first line, from its first byte (discovery runs every 5 s)
+        assert proc.stdout.readline() == f"store listening on {env.store_port}\n"
+    finally:
+        marathon.close()
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err

@@ -13,7 +13,8 @@ from kazoo.client import KazooClient
 from kazoo.security import OPEN_ACL_UNSAFE
 from mesos_sim.simulator import Simulator
 
-from tests.functional.deploy_helpers import DeployEnv, write_private
+from kolla_mesos.clients import zk_acl
+from tests.functional.deploy_helpers import DEPLOYER, DeployEnv, write_private
 from tests.functional.operate.helpers import set_topology, two_agent_env
 
 pytestmark = pytest.mark.timeout(300)
@@ -52,13 +53,17 @@ def test_prechecks_pass_then_name_every_failure(tmp_path: Path, zk_server: Any, 
                          "agent agent2", "resources agent1", "certificates"}, rows
     assert all(result == "ok" for result, _ in rows.values()), rows
     assert "TLS is off" in rows["certificates"][1]
+    # the root as the first deploy creates it
+    zk_admin.create(zk_root, b"", acl=zk_acl.root_acl(DEPLOYER))
+    code, rows, err = _report(env)
+    assert code == 0 and "the deployer has every right" in rows["zookeeper root acl"][1], err
 
     # a host that is no agent, a host too small for store, a root with another ACL
     (env.etc / "topology.yml").write_text(
         "hosts:\n  agent1: {addresses: {api: 127.0.1.1}}\n  agent2: {addresses: {api: 127.0.1.2}}"
         "\n  agent3: {addresses: {api: 127.0.1.3}}\ngroups:\n  store: [agent1, agent2]\n"
         "  web: [agent1, agent3]\n")
-    zk_admin.create(zk_root, b"", acl=OPEN_ACL_UNSAFE)
+    zk_admin.set_acls(zk_root, OPEN_ACL_UNSAFE)
     code, rows, err = _report(env)
     failed = {name for name, (result, _) in rows.items() if result == "failed"}
     assert failed == {"agent agent3", "resources agent2", "zookeeper root acl"}, rows
