@@ -160,7 +160,7 @@ def test_export_then_import_into_a_new_empty_zookeeper(env: DeployEnv, own_zk: Z
     assert _writes(deploy.stderr) == (0, 0)
     wait_for(lambda: all(row["members"] == row["instances"]
                          for row in _healthy(env).values() if row["kind"] == "app"),
-             timeout=60, what="runners registered again in the new ZooKeeper")
+             timeout=180, what="runners registered again in the new ZooKeeper")
     for name in ("store", "web"):
         row = _healthy(env)[name]
         assert row["healthy"] == row["instances"] == 1, row
