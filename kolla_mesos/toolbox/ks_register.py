@@ -27,6 +27,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -86,31 +87,28 @@ def register(conn: Any, spec: dict[str, Any]) -> list[str]:
     users = spec.get("users", [])
     projects: dict[str, Any] = {}
     for name in dict.fromkeys(u["project"] for u in users):
-        project = identity.find_project(name, domain_id=domain.id)
-        if project is None:
-            project = identity.create_project(name=name, domain_id=domain.id)
-            changed.append(f"project {name}")
-        projects[name] = project
+        projects[name] = _ensure(
+            f"project {name}", changed,
+            partial(identity.find_project, name, domain_id=domain.id),
+            partial(identity.create_project, name=name, domain_id=domain.id))
 
     role_names = list(dict.fromkeys([u["role"] for u in users] + list(spec.get("roles", []))
                                     + [r["role"] for r in spec.get("user_roles", [])]))
     roles: dict[str, Any] = {}
     for name in role_names:
-        role = identity.find_role(name)
-        if role is None:
-            role = identity.create_role(name=name)
-            changed.append(f"role {name}")
-        roles[name] = role
+        roles[name] = _ensure(f"role {name}", changed,
+                              partial(identity.find_role, name),
+                              partial(identity.create_role, name=name))
 
     for item in users:
         project = projects[item["project"]]
-        user = identity.find_user(item["user"], domain_id=domain.id)
-        if user is None:
-            user = identity.create_user(name=item["user"], password=item["password"],
-                                        default_project_id=project.id, domain_id=domain.id,
-                                        is_enabled=True)
-            changed.append(f"user {item['user']}")
-        elif not _password_works(conn, item, domain.id, project.name):
+        before = len(changed)
+        user = _ensure(
+            f"user {item['user']}", changed,
+            partial(identity.find_user, item["user"], domain_id=domain.id),
+            partial(identity.create_user, name=item["user"], password=item["password"],
+                    default_project_id=project.id, domain_id=domain.id, is_enabled=True))
+        if len(changed) == before and not _password_works(conn, item, domain.id, project.name):
             # update_keystone_service_user_passwords (kolla's default: true)
             identity.update_user(user, password=item["password"])
             changed.append(f"user {item['user']} (password)")
@@ -124,6 +122,27 @@ def register(conn: Any, spec: dict[str, Any]) -> list[str]:
         if _grant(identity, project, user, roles[item["role"]]):
             changed.append(f"{item['user']} has {item['role']} on {item['project']}")
     return changed
+
+
+def _ensure(what: str, changed: list[str], find: Callable[[], Any],
+            create: Callable[[], Any]) -> Any:
+    """Find an object or create it.  The registration jobs of several services run at once
+    and share objects (project ``service``, role ``admin``): when another job created it
+    between our look-up and our create (409 Conflict), take theirs."""
+    from openstack import exceptions as sdk_exc  # (in the toolbox venv only)
+
+    found = find()
+    if found is not None:
+        return found
+    try:
+        created = create()
+    except sdk_exc.ConflictException:
+        found = find()
+        if found is None:
+            raise
+        return found
+    changed.append(what)
+    return created
 
 
 def _password_works(conn: Any, item: dict[str, Any], domain_id: str, project: str) -> bool:
