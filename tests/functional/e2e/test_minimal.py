@@ -40,8 +40,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
+#: the series of the synced templates: tools/prepare-host builds its venvs under
+#: <host_venv_prefix>/<release>/ (config/releases.yml)
+RELEASE = yaml.safe_load((REPO / "common_templates/group_vars/all/common.yml").read_text())[
+    "openstack_release"]
 KEYSTONE_VENV = Path(yaml.safe_load((REPO / "config" / "all.yml").read_text())
-                     ["host_venv_prefix"]) / "keystone-venv"
+                     ["host_venv_prefix"]) / RELEASE / "keystone-venv"
 RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 HOST_BINARIES = ("/usr/sbin/mariadbd", "/usr/bin/mariadb-install-db", "/usr/bin/memcached",
                  "/usr/lib/rabbitmq/bin/rabbitmq-server", RABBITMQCTL,
