@@ -81,6 +81,9 @@ OTHER_FORMATS = {
     ("horizon", "horizon.json.j2"),
     # fluentd's configuration and the fragments fluentd.conf includes (docs/logging.md)
     *{("fluentd", tpl) for tpl in SOURCES["services"]["fluentd"]["templates"]},
+    # HAProxy's and keepalived's configurations (issue 10; parity: test_parity.py)
+    *{(role, tpl) for role in ("loadbalancer", "haproxy-config")
+      for tpl in SOURCES["services"][role]["templates"]},
 }
 #: Options the validator reports that we accept, each with the reason.  We keep
 #: kolla-ansible 22.2.0's output (parity) and list them here, so any new one fails the test.
