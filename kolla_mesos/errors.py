@@ -103,6 +103,11 @@ class PasswordError(ConfigError):
     """passwords.yml is missing, unreadable, too open or lacks a value."""
 
 
+class CertificateError(ConfigError):
+    """A TLS certificate or key the settings need is missing, expired, not yet valid, does
+    not match its key, does not chain to the deployment's CA or does not name its VIP."""
+
+
 # --- remote systems --------------------------------------------------------------------------
 
 
@@ -183,8 +188,30 @@ class DependencyFailed(KollaMesosError):
     exit_code = ExitCode.DEPENDENCY_FAILED
 
 
+class RefusedError(KollaMesosError):
+    """A destructive command without its confirmation flag: nothing was changed."""
+
+    exit_code = ExitCode.USAGE
+
+
+class PrechecksFailed(KollaMesosError):
+    """``kolla-mesos prechecks`` found problems: CONFIG, or REMOTE when a service is
+    unreachable (``remote``)."""
+
+    def __init__(self, message: str, remote: bool = False) -> None:
+        super().__init__(message)
+        self.exit_code = ExitCode.REMOTE if remote else ExitCode.CONFIG
+
+
 class LockedError(KollaMesosError):
     """Another deployer holds the deployment."""
+
+    exit_code = ExitCode.CONFLICT
+
+
+class AlreadyExists(KollaMesosError):
+    """What an operation would create is already there (``deployment import`` into a
+    ZooKeeper that holds the deployment): refused, so nothing newer is overwritten."""
 
     exit_code = ExitCode.CONFLICT
 

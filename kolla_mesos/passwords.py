@@ -4,7 +4,15 @@
 (``common_templates/passwords.yml``): every empty key gets a strong random value (40
 letters and digits from ``secrets``), except uuid keys (a uuid4), HMAC keys (a hex
 digest), Fernet keys, bcrypt salts, SSH key pairs (RSA, private key PEM + OpenSSH public
-key) and keys kolla leaves blank.  Values already present are kept.  The file is written
+key) and keys kolla leaves blank.  Values already present are kept.
+
+kolla-mesos adds one key of its own (:data:`OWN_KEYS`): ``keystone_fernet_keys``, Keystone's
+Fernet key repository (``{0: staged, 1: primary}``).  kolla-ansible generates the
+repository on the first keystone host and copies it to the others over SSH
+(keystone-ssh/keystone-fernet); kolla-mesos has no SSH between tasks, so the keys are an
+input like every other secret: every keystone host gets the same files from the
+ACL-protected generation, and ``kolla-mesos fernet rotate`` rotates them as keystone-manage
+does (docs/configuration.md, "Keystone's Fernet keys").  The file is written
 atomically with mode 0600.  ``mergepwd`` is ``kolla-mergepwd``: values of OLD win over NEW,
 and with ``clean`` only NEW's keys are kept.
 """
@@ -40,6 +48,10 @@ BLANK_KEYS = frozenset({"docker_registry_password"})
 HMAC_MD5_KEYS = frozenset({"designate_rndc_key", "osprofiler_secret"})
 FERNET_KEYS = frozenset({"barbican_crypto_key"})
 BCRYPT_SALT_KEYS = frozenset({"prometheus_bcrypt_salt"})
+FERNET_REPOSITORY = "keystone_fernet_keys"
+#: keys kolla-mesos adds to kolla-ansible's password list (genpwd fills them too), with the
+#: service that needs each
+OWN_KEYS = {FERNET_REPOSITORY: "keystone"}
 _BCRYPT_ALPHABET = "./" + string.ascii_letters + string.digits
 
 
@@ -61,8 +73,16 @@ def ssh_key_pair(bits: int = 4096) -> dict[str, str]:
     return {"private_key": private, "public_key": public}
 
 
+def fernet_key() -> str:
+    """A new Fernet key (URL-safe base64 of 32 random bytes), as keystone-manage makes one."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
 def new_value(key: str, ssh_bits: int = 4096) -> Any:
     """A fresh value for KEY, of the kind kolla-genpwd generates for it."""
+    if key == FERNET_REPOSITORY:
+        # what `keystone-manage fernet_setup` creates: a staged key (0) and a primary (1)
+        return {0: fernet_key(), 1: fernet_key()}
     if key in SSH_KEYS:
         return ssh_key_pair(ssh_bits)
     if key in BLANK_KEYS:
@@ -72,7 +92,7 @@ def new_value(key: str, ssh_bits: int = 4096) -> Any:
     if key in HMAC_MD5_KEYS:
         return hmac.new(secrets.token_bytes(32), b"", hashlib.md5).hexdigest()
     if key in FERNET_KEYS:
-        return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        return fernet_key()
     if key in BCRYPT_SALT_KEYS:
         return "".join(secrets.choice(_BCRYPT_ALPHABET) for _ in range(22))
     return random_password()
@@ -83,6 +103,8 @@ def _is_empty(key: str, value: Any) -> bool:
         return value is None or (isinstance(value, Mapping) and
                                  value.get("private_key") is None and
                                  value.get("public_key") is None)
+    if key == FERNET_REPOSITORY:
+        return value is None or value == {}
     return value is None
 
 
@@ -165,7 +187,7 @@ def write_passwords(path: str | pathlib.Path, passwords: Mapping[str, Any]) -> N
 def genpwd(path: str | pathlib.Path, template: str | pathlib.Path,
            ssh_bits: int = 4096) -> list[str]:
     """Fill PATH from the password list TEMPLATE; return the keys that got new values."""
-    names = read_passwords(template, check_mode=False)
+    names = {**read_passwords(template, check_mode=False), **dict.fromkeys(OWN_KEYS)}
     existing = read_passwords(path, must_exist=False)
     passwords, generated = fill(names, existing, ssh_bits)
     write_passwords(path, passwords)
@@ -191,3 +213,54 @@ def mergepwd(old: str | pathlib.Path, new: str | pathlib.Path,
     merged = merge(read_passwords(old), read_passwords(new), clean)
     write_passwords(final if final is not None else new, merged)
     return merged
+
+
+def check_fernet_repository(value: Any, source: str) -> dict[int, str]:
+    """The Fernet key repository of passwords.yml as ``{index: key}``, or one sentence.
+
+    Keystone refuses to start without a staged key 0 and a primary key, and a key that is not
+    32 bytes of URL-safe base64 fails every token; both are refused before anything is
+    written instead of surfacing as a Keystone that never becomes healthy.
+    """
+    where = f"{source}: {FERNET_REPOSITORY}"
+    if not isinstance(value, Mapping):
+        raise PasswordError(f"{where} must be a mapping of key indexes to Fernet keys; run "
+                            f"'kolla-mesos genpwd' to create it.")
+    keys: dict[int, str] = {}
+    for index, key in value.items():
+        if isinstance(index, bool) or not isinstance(index, int | str) or \
+                not str(index).isdigit():
+            raise PasswordError(f"{where} has the index {index!r}; indexes are whole numbers "
+                                "(0 is the staged key).")
+        try:
+            ok = isinstance(key, str) and len(base64.urlsafe_b64decode(key.encode())) == 32
+        except ValueError:
+            ok = False
+        if not ok:  # never quote the value: it is a secret
+            raise PasswordError(f"{where}[{index}] is not a Fernet key (32 bytes of URL-safe "
+                                "base64).")
+        keys[int(index)] = key
+    if 0 not in keys or len(keys) < 2:
+        raise PasswordError(f"{where} needs a staged key (0) and a primary key; run "
+                            "'kolla-mesos fernet rotate' or remove the key and run genpwd.")
+    return dict(sorted(keys.items()))
+
+
+def rotate_fernet_keys(keys: Mapping[int, str], max_active: int) -> dict[int, str]:
+    """One rotation, as ``keystone-manage fernet_rotate`` does it.
+
+    The staged key (0) becomes the new primary (the highest index + 1), a new staged key is
+    created, and the oldest secondary keys are dropped so that at most MAX_ACTIVE keys
+    remain.  Because every keystone host already knew the promoted key as its staged key,
+    hosts still running the old repository during a rolling restart decrypt the tokens of
+    hosts running the new one.
+    """
+    if max_active < 2:
+        raise PasswordError(f"max_active_keys must be at least 2 (it is {max_active}).")
+    out = dict(keys)
+    out[max(out) + 1] = out[0]
+    out[0] = fernet_key()
+    secondaries = sorted(i for i in out if i not in (0, max(out)))
+    while len(out) > max_active and secondaries:
+        del out[secondaries.pop(0)]
+    return dict(sorted(out.items()))

@@ -109,10 +109,11 @@ class AnsibleRenderer:
         all_vars.update({k: _trust(v) for k, v in (task_vars or {}).items()})
         all_vars.update(facts or {})
         all_vars.update(vm._extra_vars)
-        all_vars["role_name"] = role
-        src = find_template(self.base_dir, role, name).path.read_text()
-        dirs = [str(self.base_dir / "config" / role / "templates"),
-                str(self.base_dir / "common_templates" / "roles" / role / "templates")]
+        trole = role.split("+", 1)[0]  # haproxy-config+keystone: haproxy-config's template
+        all_vars["role_name"] = trole
+        src = find_template(self.base_dir, trole, name).path.read_text()
+        dirs = [str(self.base_dir / "config" / trole / "templates"),
+                str(self.base_dir / "common_templates" / "roles" / trole / "templates")]
         templar = Templar(loader=self.loader).copy_with_new_env(
             searchpath=dirs, available_variables=all_vars)
         out = templar.template(trust_as_template(src), escape_backslashes=False)

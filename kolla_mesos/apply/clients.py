@@ -20,7 +20,7 @@ from kolla_mesos.clients.mesos import MesosClient
 from kolla_mesos.clients.zk_acl import read_runner_credentials
 from kolla_mesos.clients.zookeeper import Store, read_credentials
 from kolla_mesos.passwords import read_passwords
-from kolla_mesos.secrets import Masker, secret_values
+from kolla_mesos.secrets import Masker, certificate_key_lines, secret_values
 from kolla_mesos.settings import Settings
 
 
@@ -119,4 +119,5 @@ class Clients:
         if self.config_dir:
             path = Path(self.config_dir) / "passwords.yml"
             values = secret_values(read_passwords(path, must_exist=False, check_mode=False))
+            values += certificate_key_lines(Path(self.config_dir) / "certificates")
         return Masker(values)

@@ -105,6 +105,36 @@ class Executor:
                     LOG.debug("group %s already gone", step.group)
             case st.AwaitNoDeployments():
                 self.clients.marathon.wait_group_settled(step.group, self.timeout)
+            case _:
+                self._lifecycle(step)
+
+    def _lifecycle(self, step: st.Step) -> None:
+        """The steps of ``stop`` and ``destroy``."""
+        match step:
+            case st.ScaleApps():
+                for app_id, count in step.instances.items():
+                    self.progress.update(app_id.rsplit("/", 1)[-1], f"app scaled to {count}")
+                self.outcome.deployment_id = self.clients.marathon.scale_apps(step.instances)
+            case st.DisableJob():
+                self.clients.chronos.disable_job(step.name)
+                self.progress.note(f"disabled Chronos job {step.name}")
+            case st.KillJobTasks():
+                try:
+                    self.clients.chronos.kill_tasks(step.name)
+                except errors.NotFoundError:
+                    LOG.debug("job %s already gone", step.name)
+            case st.RunJobsOnce():
+                names = [str(body["name"]) for body in step.bodies]
+                for body in step.bodies:
+                    self.clients.chronos.add_job(dict(body))
+                    self.progress.update(str(body["name"]), "job submitted")
+                self.clients.chronos.wait_for_jobs(names, self.timeout, self._job_progress)
+                for name in names:
+                    self.clients.chronos.delete_job(name)
+            case st.DeleteDeploymentData():
+                deleted = self.clients.store.delete_deployment_data()
+                self.progress.note(f"deleted {deleted} ZooKeeper nodes of "
+                                   f"{self.clients.store.path}")
 
     # -- waiting ----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ traceback is printed only with ``--debug``.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import os
 import sys
@@ -38,6 +39,26 @@ SETTING_FLAGS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+# --- operators' verbs (issue 14): registered here, not as entry points --------------------
+#: (command name, "module:class") of logs, stop, destroy, diagnose and prechecks.
+OPERATOR_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("logs", "kolla_mesos.cli.logs:Logs"),
+    ("stop", "kolla_mesos.cli.lifecycle:Stop"),
+    ("destroy", "kolla_mesos.cli.lifecycle:Destroy"),
+    ("diagnose", "kolla_mesos.cli.diagnose:Diagnose"),
+    ("prechecks", "kolla_mesos.cli.prechecks:PrechecksCommand"),
+)
+
+
+def _register_operator_commands(manager: CommandManager) -> None:
+    """Add :data:`OPERATOR_COMMANDS` to cliff's command manager, as entry points that import
+    their module only when the command runs (like the ones setup.cfg declares)."""
+    for name, target in OPERATOR_COMMANDS:
+        manager.commands[name] = importlib.metadata.EntryPoint(
+            name=name, value=target, group="kolla_mesos.cli")
+# --- end of operators' verbs -------------------------------------------------------------------
+
+
 class KollaMesosApp(App):
     """kolla-mesos: deploy and operate OpenStack on Mesos."""
 
@@ -49,6 +70,7 @@ class KollaMesosApp(App):
             command_manager=CommandManager("kolla_mesos.cli"),
             deferred_help=True,
         )
+        _register_operator_commands(self.command_manager)
         self.conf: settings.Settings | None = None
         self.last_error: BaseException | None = None
 

@@ -5,14 +5,20 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import pathlib
 from typing import Any
 
+from cliff.command import Command
 from cliff.lister import Lister
 from cliff.show import ShowOne
 
 from kolla_mesos import errors, zkpaths
+from kolla_mesos.apply import galera, state
 from kolla_mesos.apply.status import service_status
+from kolla_mesos.certificates import inputs as tls_inputs
+from kolla_mesos.certificates.check import expiring
 from kolla_mesos.cli import common
+from kolla_mesos.plan import export
 
 STATUS_COLUMNS = ("service", "kind", "generation", "instances", "running", "healthy",
                   "members", "jobs", "last job result")
@@ -26,7 +32,29 @@ class Status(Lister):
         """Read ZooKeeper, Marathon and Chronos and summarize."""
         with common.clients(self.app) as clients:
             rows = service_status(clients)
+            down = galera.down_sentence(clients)
+        if down:
+            self.app.stderr.write(down + "\n")
+        for warning in certificate_warnings(self.app):
+            self.app.stderr.write(f"warning: {warning}\n")
         return STATUS_COLUMNS, [tuple(r[c] for c in STATUS_COLUMNS) for r in rows]
+
+
+def certificate_warnings(app: Any, days: int = 30) -> list[str]:
+    """Certificates the settings need that expire within DAYS (none without TLS files).
+
+    On stderr, so that ``-f json`` output stays data; a configuration that cannot be read
+    is one warning, not a failed status.
+    """
+    source = common.plan_inputs(app)
+    directory = tls_inputs.certificates_dir(source.config_dir)
+    if not directory.is_dir():
+        return []
+    try:
+        settings = tls_inputs.load(source.base_dir, source.config_dir, source.extra_vars)
+    except errors.ConfigError as exc:
+        return [f"certificates in {directory} not checked: {exc}"]
+    return expiring(directory, settings, days)
 
 
 class ConfigList(Lister):
@@ -161,3 +189,66 @@ class DefinitionValidate(Lister):
                          ",".join(c.name for c in svc.definition.commands),
                          json.dumps([j.name for j in svc.jobs])))
         return ("service", "project", "kind", "hosts", "files", "commands", "jobs"), rows
+
+
+class DeploymentExport(Command):
+    """Write the deployment's ZooKeeper state (every generation, ``current``, the deployment
+    node and the run-once records) to one 0600 file; rendered files, which hold passwords,
+    only with --include-secrets."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        """FILE [--include-secrets]."""
+        parser: argparse.ArgumentParser = super().get_parser(prog_name)
+        parser.add_argument("file", metavar="FILE", help="the export file to write (0600).")
+        parser.add_argument("--include-secrets", action="store_true",
+                            help="include every generation's rendered files (passwords, "
+                            "keys); without it, import re-renders the current generation "
+                            "from passwords.yml and the configuration.")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> int:
+        """Write the file; print what it holds (never a value)."""
+        path = pathlib.Path(parsed_args.file)
+        with common.clients(self.app) as clients:
+            data = state.export_deployment(clients.store, parsed_args.include_secrets)
+        state.write_private(path, data)
+        document = json.loads(data)
+        self.app.stdout.write(
+            f"{path}: deployment {document['deployment']}, current generation "
+            f"{document['current']}, generations {', '.join(document['generations'])}, "
+            f"{len(document['status'])} status node(s), "
+            f"{'with' if document['secrets'] else 'without'} secrets (mode 0600).\n")
+        return 0
+
+
+class DeploymentImport(Command):
+    """Restore an export into a ZooKeeper that lost the deployment (same ACLs; refused when
+    it still holds the deployment).  A deploy right after writes nothing."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        """FILE."""
+        parser: argparse.ArgumentParser = super().get_parser(prog_name)
+        parser.add_argument("file", metavar="FILE", help="a file of 'deployment export'.")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> int:
+        """Import; print what was written."""
+        path = pathlib.Path(parsed_args.file)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise errors.ConfigError(f"The export {path} cannot be read: {exc.strerror}.") \
+                from exc
+        document = export.parse(raw, str(path))
+        with common.clients(self.app) as clients:
+            result = state.import_deployment(clients.store, document,
+                                             lambda: common.build_plan(self.app))
+        skipped = (f"; generation(s) {', '.join(map(str, result.skipped))} not imported (the "
+                   "export has no secrets: only the current one can be re-rendered)"
+                   if result.skipped else "")
+        self.app.stdout.write(
+            f"Imported deployment {document.deployment}: generation(s) "
+            f"{', '.join(map(str, result.generations))}, current {result.current}, "
+            f"{result.status_records} status node(s), {result.writes} ZooKeeper "
+            f"writes{skipped}.\n")
+        return 0

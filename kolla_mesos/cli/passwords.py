@@ -8,7 +8,7 @@ from typing import Any
 
 from cliff.command import Command
 
-from kolla_mesos import passwords
+from kolla_mesos import errors, passwords
 from kolla_mesos.cli.common import conf, source_tree
 from kolla_mesos.clients import zk_acl
 from kolla_mesos.render.topology import load_topology
@@ -95,4 +95,53 @@ class MergePwd(Command):
         final = parsed_args.final or parsed_args.new
         merged = passwords.mergepwd(parsed_args.old, parsed_args.new, final, parsed_args.clean)
         self.app.stdout.write(f"{final}: {len(merged)} key(s) merged, mode 0600.\n")
+        return 0
+
+
+def configured_max_active_keys(plan: Any) -> int:
+    """``[fernet_tokens] max_active_keys`` of the keystone.conf a deploy would publish: the
+    rotation keeps exactly as many keys as Keystone is configured to accept."""
+    import configparser
+
+    rendered = next((f for f in plan.service("keystone").files if f.name == "keystone.conf"),
+                    None)
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    if rendered is not None:
+        parser.read_string(rendered.content.decode())
+    try:
+        return parser.getint("fernet_tokens", "max_active_keys")
+    except (configparser.Error, ValueError) as exc:
+        raise errors.DefinitionError(["keystone.conf has no [fernet_tokens] max_active_keys; "
+                                      "pass --max-active-keys."]) from exc
+
+
+class FernetRotate(Command):
+    """Rotate Keystone's Fernet keys in passwords.yml, as ``keystone-manage fernet_rotate``
+    does (the staged key becomes the primary, a new staged key, the oldest dropped); the next
+    ``kolla-mesos deploy`` rolls the new repository out to every keystone host."""
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        """[--max-active-keys N]."""
+        parser: argparse.ArgumentParser = super().get_parser(prog_name)
+        parser.add_argument("--max-active-keys", type=int, metavar="N",
+                            help="keys to keep (default: keystone.conf's [fernet_tokens] "
+                            "max_active_keys, as rendered for this deployment).")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> int:
+        """Rewrite passwords.yml; print the new key indexes (never a key)."""
+        from kolla_mesos.cli.common import build_plan
+
+        path = _config_dir(self.app) / "passwords.yml"
+        current = passwords.read_passwords(path)
+        keys = passwords.check_fernet_repository(current.get(passwords.FERNET_REPOSITORY),
+                                                 str(path))
+        max_active = parsed_args.max_active_keys or configured_max_active_keys(
+            build_plan(self.app))
+        rotated = passwords.rotate_fernet_keys(keys, max_active)
+        passwords.write_passwords(path, {**current, passwords.FERNET_REPOSITORY: rotated})
+        self.app.stdout.write(
+            f"{path}: Fernet keys rotated: keys {', '.join(map(str, rotated))} (primary "
+            f"{max(rotated)}, staged 0, at most {max_active}); run 'kolla-mesos deploy' to "
+            "roll them out.\n")
         return 0

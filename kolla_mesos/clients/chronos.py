@@ -173,6 +173,12 @@ class ChronosClient:
         """Remove a job and kill its tasks."""
         self.http.request("DELETE", f"{self.prefix}/job/{name}")
 
+    def disable_job(self, name: str) -> None:
+        """Keep a job (and its counters) but let it start no run (idempotent)."""
+        job = self.get_job(name)
+        if not job.get("disabled"):
+            self.add_job({**job, "disabled": True})
+
     def run_job(self, name: str, arguments: str | None = None) -> None:
         """Run a job now (silently ignored by Chronos when the job is disabled)."""
         params = {"arguments": arguments} if arguments else None

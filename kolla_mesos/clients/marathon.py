@@ -210,6 +210,15 @@ class MarathonClient:
                                      params={"force": _bool(force)})
         return self._deployment_id(response)
 
+    def scale_apps(self, instances: Mapping[str, int]) -> str:
+        """Set the instances of existing apps in one deployment (``PUT /v2/apps`` with
+        partial apps: only ``instances`` changes, so Marathon restarts nothing)."""
+        body = [{"id": _app_path(app_id), "instances": count}
+                for app_id, count in sorted(instances.items())]
+        response = self.http.request("PUT", "/v2/apps", params={"partialUpdate": "true"},
+                                     body=body)
+        return self._deployment_id(response)
+
     def group_deployments(self, group_id: str) -> list[dict[str, Any]]:
         """Deployments in flight that touch an app of ``group_id``."""
         prefix = _app_path(group_id).rstrip("/") + "/"

@@ -92,6 +92,21 @@ class MesosClient:
         raise errors.NotFoundError(f"Mesos agent {slave_id} is not known to the master "
                                    f"at {self.http.shown_url}.", status=404)
 
+    def agents(self, state: dict[str, Any] | None = None) -> dict[str, tuple[str, str]]:
+        """Agent id -> (hostname, base URL) of every agent the master lists."""
+        state = state or self.state()
+        found: dict[str, tuple[str, str]] = {}
+        for agent in state.get("slaves") or []:
+            match = _PID.match(str(agent.get("pid", "")))
+            if match:
+                found[str(agent.get("id"))] = (str(agent.get("hostname", "")),
+                                               f"http://{match['host']}:{match['port']}")
+        return found
+
+    def agent_state(self, agent_url: str) -> dict[str, Any]:
+        """An agent's ``/state`` (its executors and their sandbox directories)."""
+        return self._get_state(self._agent(agent_url), ("/state", "/state.json"))
+
     def _agent(self, agent_url: str) -> HttpClient:
         if agent_url not in self._agents:
             self._agents[agent_url] = HttpClient("Mesos agent", agent_url, self.timeout,

@@ -635,6 +635,136 @@ class Store:
             raise zk_io.translate(failed.error, "delete", failed.op.path,
                                   self.credentials[0], self.hosts) from failed
 
+    # --- export and import (docs/operations.md, "ZooKeeper export and import") -------------
+
+    @_retried("read")
+    def status_nodes(self) -> dict[str, bytes]:
+        """Every node of the runners' ``status`` subtree (relative path -> data): the records
+        that make run-once commands run once, kept across an export and import."""
+        base = zkpaths.join(self.path, zkpaths.STATUS)
+        with self._mapped("read", base):
+            tree = zk_io.walk(self.client, base, self.timeout)
+        return {posixpath.relpath(path, base): data for path, (data, _kids) in tree.items()
+                if path != base}
+
+    @_retried("read")
+    def holds_deployment(self) -> bool:
+        """Whether this deployment has a generation or a ``current`` pointer here."""
+        with self._mapped("read", self.path):
+            return bool(self._gen_numbers()) or self.client.exists(
+                zkpaths.current(self.root, self.deployment_id)) is not None
+
+    def import_generation(self, number: int, nodes: Mapping[str, bytes],
+                          readers: Mapping[str, Collection[str]]) -> None:
+        """Write an exported generation under its own number (the manifest last, as a
+        deploy writes one), with the ACLs a deploy gives it.  Call under the deploy lock."""
+        if zkpaths.MANIFEST not in nodes:
+            raise errors.ConfigError(f"Generation {number} of the export has no manifest.")
+        subtree_acls = {rel: zk_acl.service_acl(self.credentials, self.runner_credentials,
+                                                 hosts)
+                        for rel, hosts in readers.items()}
+        try:
+            self._write_generation(number, dict(nodes), subtree_acls)
+        except _Taken as exc:
+            raise errors.LockedError(f"Generation {number} appeared under {self.path} while "
+                                     "importing; another deployer is writing.") from exc
+
+    @_retried("create")
+    def import_status(self, nodes: Mapping[str, bytes]) -> None:
+        """Recreate runner status records with the ACL runners give them (idempotent)."""
+        base = zkpaths.join(self.path, zkpaths.STATUS)
+        for rel in sorted(nodes, key=lambda r: (r.count("/"), r)):
+            self._ensure_node(zkpaths.join(base, rel), self._acl_for("runner"), nodes[rel])
+
+    def server_version(self) -> str:
+        """The version of the ZooKeeper server this session is connected to (the ``envi``
+        four-letter word, which a server may not allow: then say so)."""
+        try:
+            return ".".join(str(part) for part in self._client.server_version(retries=1))
+        except Exception as exc:  # noqa: BLE001 - kazoo raises anything from a refused 4lw
+            return f"unknown (the 'envi' command was refused: {type(exc).__name__})"
+
+    @_retried("read")
+    def root_acl_as_expected(self) -> bool | None:
+        """Whether the root's ACL is the one kolla-mesos gives it (deployer all, world read);
+        None when the root does not exist yet (the first deploy creates it)."""
+        with self._mapped("read the ACL of", self.root):
+            try:
+                acl, _ = self.client.get_acls(self.root)
+            except kz.NoNodeError:
+                return None
+        return zk_acl.same_acl(list(acl), zk_acl.root_acl(self.credentials))
+
+    # --- destroy (kolla-mesos destroy) ------------------------------------------------------
+
+    @_retried("read")
+    def sibling_manifests(self) -> dict[str, dict[str, Any] | None]:
+        """The current manifest of every *other* deployment under the root (None when it has
+        none or these credentials cannot read it): what ``destroy`` must leave alone."""
+        with self._mapped("list", self.root):
+            try:
+                names = sorted(self.client.get_children(self.root))
+            except kz.NoNodeError:
+                return {}
+        found: dict[str, dict[str, Any] | None] = {}
+        for name in names:
+            if name == self.deployment_id:
+                continue
+            try:
+                raw, _ = self.client.get(zkpaths.current(self.root, name))
+                path = zkpaths.manifest(zkpaths.generation(self.root, name, int(raw)))
+                found[name] = _json_object(self.client.get(path)[0], path)
+            except (kz.NoNodeError, kz.NoAuthError, ValueError, errors.ZookeeperError):
+                found[name] = None
+        return found
+
+    def _delete_quietly(self, paths: Sequence[str]) -> int:
+        """Delete ``paths`` (children before parents), skipping those already gone."""
+        deleted = 0
+        for path in sorted(paths, key=lambda p: (-p.count("/"), p)):
+            with self._mapped("delete", path):
+                try:
+                    self.client.delete_async(path).get(block=True, timeout=self.timeout)
+                    deleted += 1
+                except kz.NoNodeError:
+                    pass
+        self.writes += deleted
+        return deleted
+
+    @_retried("delete")
+    def delete_deployment_data(self) -> int:
+        """Delete every node of this deployment but its deploy lock (call under
+        :meth:`deploy_lock`); return how many were deleted.
+
+        Runners' ephemeral members of tasks killed a moment ago may still exist until their
+        sessions expire; they are deleted like any other node.
+        """
+        self._check_lock("destroy the deployment")
+        lock = zkpaths.deploy_lock(self.root, self.deployment_id)
+        with self._mapped("delete", self.path):
+            tree = zk_io.walk(self.client, self.path, self.timeout, with_data=False)
+        return self._delete_quietly([p for p in tree if p != self.path and p != lock
+                                     and not p.startswith(lock + "/")])
+
+    @_retried("delete")
+    def delete_deployment_node(self) -> None:
+        """After the lock was released: remove the lock node and the deployment node.
+
+        A deployer waiting for the lock meanwhile keeps its lock node: that is a LockedError
+        (the data is gone; the next command of that deployer recreates the deployment).
+        """
+        lock = zkpaths.deploy_lock(self.root, self.deployment_id)
+        with self._mapped("delete", self.path):
+            try:
+                for path in (lock, self.path):
+                    with contextlib.suppress(kz.NoNodeError):
+                        self.client.delete_async(path).get(block=True, timeout=self.timeout)
+                        self.writes += 1
+            except kz.NotEmptyError:
+                raise errors.LockedError(
+                    f"{self.path} was emptied, but another deployer started waiting for its "
+                    "deploy lock meanwhile, so the node itself stays.") from None
+
     # --- locks and runner state --------------------------------------------------------
 
     @contextlib.contextmanager

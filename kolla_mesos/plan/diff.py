@@ -135,7 +135,8 @@ def diff_apps(plan: Plan, live_apps: Mapping[str, Mapping[str, Any]]) -> tuple[A
 
 def diff_jobs(jobs: Sequence[ChronosJob], live_jobs: Mapping[str, Mapping[str, Any]],
               ) -> tuple[JobChange, ...]:
-    """Jobs to create (new name), re-run (last run failed) or remove (no longer planned)."""
+    """Jobs to create (new name), re-run (last run failed, or disabled before it succeeded)
+    or remove (no longer planned)."""
     changes = []
     names = set()
     for job in jobs:
@@ -143,7 +144,8 @@ def diff_jobs(jobs: Sequence[ChronosJob], live_jobs: Mapping[str, Mapping[str, A
         current = live_jobs.get(job.name)
         if current is None:
             changes.append(JobChange(job.name, "create", job.service, job.command))
-        elif job_failed(current):
+        elif job_failed(current) or (current.get("disabled") and not job_succeeded(current)):
+            # a job 'kolla-mesos stop' disabled before it succeeded runs again
             changes.append(JobChange(job.name, "rerun", job.service, job.command))
     for name in sorted(set(live_jobs) - names):
         changes.append(JobChange(name, "remove"))

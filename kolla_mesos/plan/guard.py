@@ -60,7 +60,8 @@ def find_secrets(plan: Plan, values: Sequence[str]) -> list[str]:
             for where, text in _leaves(value, field):
                 if any(secret in text for secret in values):
                     problems.append(
-                        f"{source}: {where} carries a value of passwords.yml; a secret may "
+                        f"{source}: {where} carries a value of passwords.yml or a line of a "
+                        "private key under certificates/; a secret may "
                         "not appear in Marathon or Chronos JSON or on a command line "
                         "(write it into one of the service's files or a command's env).")
     return problems

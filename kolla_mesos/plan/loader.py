@@ -14,14 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from kolla_mesos import errors
-from kolla_mesos.passwords import empty_keys, read_passwords
+from kolla_mesos.certificates import inputs as tls_inputs
+from kolla_mesos.certificates.check import check_certificates
+from kolla_mesos.passwords import (
+    FERNET_REPOSITORY,
+    OWN_KEYS,
+    check_fernet_repository,
+    empty_keys,
+    read_passwords,
+)
 from kolla_mesos.plan.build import PlanSettings, build_plan, find_deployment_files, load_profile
 from kolla_mesos.plan.guard import check_no_secrets
 from kolla_mesos.plan.model import Plan
 from kolla_mesos.render.templates import Renderer, find_template
 from kolla_mesos.render.topology import Topology, load_topology
 from kolla_mesos.render.variables import VariableSet
-from kolla_mesos.secrets import secret_values
+from kolla_mesos.secrets import certificate_key_lines, secret_values
 from kolla_mesos.settings import Settings
 
 SOURCE_TREE = Path(__file__).resolve().parents[2]
@@ -137,14 +145,32 @@ def load_plan(inputs: PlanInputs, only: Sequence[str] | None = None) -> Plan:
             f"{passwords_path}' to fill empty passwords.")
     topology = load_topology(inputs.config_dir / "topology.yml", base_dir=inputs.base_dir)
     index = find_deployment_files(deployment_files)
-    names = list(only) if only else load_profile(deployment_files, inputs.settings.profile)
-    projects = sorted({index[n][0] for n in names if n in index})
-    extra = {"deployment_id": inputs.settings.deployment_id, **inputs.extra_vars}
+    profile = load_profile(deployment_files, inputs.settings.profile)
+    names = list(only) if only else profile
+    for key, service in OWN_KEYS.items():
+        if service in names and key not in passwords:
+            raise errors.PasswordError(
+                f"{passwords_path} has no {key} (kolla-mesos' own key, needed by {service}); "
+                f"run 'kolla-mesos genpwd {passwords_path}' to add it.")
+    if OWN_KEYS[FERNET_REPOSITORY] in names:
+        check_fernet_repository(passwords[FERNET_REPOSITORY], str(passwords_path))
+    projects = sorted({index[n][0] for n in [*names, *profile] if n in index})
+    if "loadbalancer" in projects:
+        # each project's HAProxy sections: haproxy-config's template and defaults
+        projects.append("haproxy-config")
+    # kolla_mesos_services: the profile's services (HAProxy renders a section for each
+    # that has a listener, whichever of them one deploy names with --service)
+    extra = {"deployment_id": inputs.settings.deployment_id,
+             "kolla_mesos_services": sorted(set(profile) | set(names)),
+             **inputs.extra_vars}
     variables = VariableSet.load(inputs.base_dir, inputs.config_dir, roles=projects,
                                  extra=extra)
     renderer = Renderer(inputs.base_dir, variables, topology, config_dir=inputs.config_dir)
+    # TLS: every certificate and key the settings need, checked before anything renders
+    certs = tls_inputs.certificates_dir(inputs.config_dir)
+    check_certificates(certs, tls_inputs.from_renderer(renderer))
     roles = {str(index[n][1]): index[n][0] for n in names if n in index}
     backend = RendererBackend(renderer, topology, inputs.base_dir, roles)
     plan = build_plan(backend, deployment_files, inputs.settings, only=names)
-    check_no_secrets(plan, secret_values(passwords))
+    check_no_secrets(plan, [*secret_values(passwords), *certificate_key_lines(certs)])
     return plan

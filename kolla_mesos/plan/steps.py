@@ -122,8 +122,42 @@ class AwaitNoDeployments:
     group: str
 
 
+@dataclasses.dataclass(frozen=True)
+class ScaleApps:
+    """Set the instances of existing apps (one Marathon deployment, nothing restarted)."""
+
+    instances: Mapping[str, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class DisableJob:
+    """Keep a Chronos job, counters included, but let it start no run."""
+
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class KillJobTasks:
+    """Kill a Chronos job's running tasks (the job is kept)."""
+
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RunJobsOnce:
+    """Submit one-shot Chronos jobs, wait until each succeeded, then delete them."""
+
+    bodies: tuple[Mapping[str, Any], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class DeleteDeploymentData:
+    """Delete the deployment's ZooKeeper subtree (under the deploy lock: all but the lock)."""
+
+
 Step = (Publish | SubmitJob | PutGroup | Wait | RemoveJob | CollectGarbage | SwitchCurrent
-        | CancelDeployments | RemoveGroup | AwaitNoDeployments)
+        | CancelDeployments | RemoveGroup | AwaitNoDeployments | ScaleApps | DisableJob
+        | KillJobTasks | RunJobsOnce | DeleteDeploymentData)
 
 
 def manifest_bytes(plan: Plan, created_by: str) -> bytes:
@@ -249,3 +283,45 @@ def rollback_target(current: int | None, generations: Sequence[int],
     if to not in generations:
         raise ValueError(to)
     return to
+
+
+def stop_steps(group_id: str, apps: Mapping[str, int], jobs: Sequence[str]) -> list[Step]:
+    """``kolla-mesos stop``: ``apps`` (id -> live instances) scaled to zero, ``jobs``
+    disabled; generations, job counters and volumes stay, so the next deploy's diff sees
+    only a scale (apps) and re-submits only jobs that never succeeded.
+
+    Why this order: jobs are disabled (and their running tasks killed) first, so that no
+    job run starts while its dependencies go down and waits for them until its deadline;
+    then the apps go to zero in one Marathon deployment, which Marathon orders by the apps'
+    dependencies; the command ends when that deployment is over.
+    """
+    steps: list[Step] = [DisableJob(name) for name in jobs]
+    steps.extend(KillJobTasks(name) for name in jobs)
+    running = {app_id: 0 for app_id, count in sorted(apps.items()) if count}
+    if running:
+        steps.append(ScaleApps(running))
+        steps.append(AwaitNoDeployments(group_id))
+    return steps
+
+
+def destroy_steps(group_id: str, group_exists: bool, jobs: Sequence[str],
+                  volume_jobs: Sequence[Mapping[str, Any]], zk_exists: bool) -> list[Step]:
+    """``kolla-mesos destroy``: remove exactly one deployment.
+
+    Why this order: the Marathon group first (deployments in flight cancelled, then the group
+    removed and its tasks gone), so no task of the deployment runs any more; then its Chronos
+    jobs (running tasks killed, then deleted); then, when asked, its named volumes, which no
+    task uses any more; ZooKeeper last, so that a destroy that failed half-way still finds the
+    deployment and can simply be run again.
+    """
+    steps: list[Step] = []
+    if group_exists:
+        steps += [CancelDeployments(group_id), RemoveGroup(group_id),
+                  AwaitNoDeployments(group_id)]
+    steps.extend(KillJobTasks(name) for name in jobs)
+    steps.extend(RemoveJob(name) for name in jobs)
+    if volume_jobs:
+        steps.append(RunJobsOnce(tuple(volume_jobs)))
+    if zk_exists:
+        steps.append(DeleteDeploymentData())
+    return steps

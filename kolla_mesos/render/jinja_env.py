@@ -84,7 +84,11 @@ def _text(value: Any) -> str:
 
 
 def _concat(values: Iterable[Any]) -> Any:
-    """Ansible 2.19's concat: one node keeps its type, several are joined as text."""
+    """Ansible 2.19's concat: one node keeps its type, several are joined as text.
+
+    VALUES may be a list (a macro's buffer), not only a generator: iterate it once.
+    """
+    values = iter(values)
     head = list(itertools.islice(values, 2))
     if not head:
         return None

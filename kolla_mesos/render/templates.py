@@ -160,7 +160,7 @@ class Renderer:
             "ansible_play_hosts_all": play_hosts,
             "ansible_play_batch": play_hosts,
             "omit": jinja_env.OMIT,
-            "role_name": role or "",
+            "role_name": template_role(role) if role else "",
         }
 
     # --- values ----------------------------------------------------------------------------
@@ -214,6 +214,7 @@ class Renderer:
         """Where ``include`` looks for ROLE: config/<role>/templates, then the synced ones."""
         if role is None:
             return [self.base_dir / "config"]
+        role = template_role(role)
         return [self.base_dir / "config" / role / "templates",
                 self.base_dir / "common_templates" / "roles" / role / "templates"]
 
@@ -239,11 +240,17 @@ class Renderer:
 
         TASK_VARS default to the ones sources.yml records for this template.
         """
-        info = find_template(self.base_dir, role, name)
+        info = find_template(self.base_dir, template_role(role), name)
         if task_vars is None:
             task_vars = self.task_vars.get((role, name))
         return self.render_string(self._source(info.path), host,
                                   _rel(info.path, self.base_dir), role, task_vars)
+
+
+def template_role(role: str) -> str:
+    """The role whose templates a variables scope renders: ``haproxy-config`` for
+    ``haproxy-config+keystone`` (haproxy-config's template with keystone's variables)."""
+    return role.split("+", 1)[0]
 
 
 def _message(source: str, line: int | None, exc: BaseException, host: str) -> str:

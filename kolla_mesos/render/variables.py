@@ -189,21 +189,31 @@ class VariableSet:
         high: list[Layer] = []
         if config_dir is not None:
             cdir = pathlib.Path(config_dir)
+            # kolla-ansible passes its config dir as the extra var CONFIG_DIR, from which
+            # node_config and kolla_certificates_dir (<config_dir>/certificates) derive
+            high.append(Layer.from_dict({"CONFIG_DIR": str(cdir)}, "[kolla] config_dir"))
             high.append(load_yaml_layer(cdir / "globals.yml"))
             high.append(load_yaml_layer(cdir / "passwords.yml"))
         high.append(Layer.from_dict(parse_extra(extra), "-e"))
         return cls(group_vars, config_all, role_defaults, config_roles, high, role_vars)
 
     def scope(self, role: str | None) -> Scope:
-        """The merged variables of ROLE (None: no role defaults)."""
+        """The merged variables of ROLE (None: no role defaults).
+
+        ``<a>+<b>`` is role a included from role b, as kolla-ansible's per-project
+        ``haproxy-config`` (an ``import_role`` inside the keystone role sees the defaults of
+        both): the defaults, config/ defaults and vars of both, b's above a's.
+        """
         if role not in self._scopes:
-            if role is not None and role not in self.role_defaults:
-                raise VariableError(f"The role '{role}' was not loaded; pass it to "
-                                    "VariableSet.load(roles=...).")
-            layers = ([self.role_defaults[role]] if role is not None else []) + \
+            parts = role.split("+") if role is not None else []
+            for part in parts:
+                if part not in self.role_defaults:
+                    raise VariableError(f"The role '{part}' was not loaded; pass it to "
+                                        "VariableSet.load(roles=...).")
+            layers = [self.role_defaults[p] for p in parts] + \
                 self.group_vars + [self.config_all] + \
-                ([self.config_roles[role], self.role_vars.get(role, Layer({}, {}))]
-                 if role is not None else [])
+                [layer for p in parts
+                 for layer in (self.config_roles[p], self.role_vars.get(p, Layer({}, {})))]
             low, low_origins = _merge(layers)
             high, high_origins = _merge(self.high)
             _check_shapes(low, low_origins, high, high_origins)

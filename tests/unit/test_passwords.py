@@ -90,3 +90,49 @@ def test_bad_files(tmp_path: pathlib.Path) -> None:
     bad.write_text("- a\n")
     with pytest.raises(PasswordError, match="must be a mapping"):
         passwords.read_passwords(bad)
+
+
+def test_genpwd_creates_a_fernet_repository_and_keeps_it(tmp_path: pathlib.Path,
+                                                         template: pathlib.Path) -> None:
+    target = tmp_path / "passwords.yml"
+    passwords.genpwd(target, template, ssh_bits=1024)
+    repo = yaml.safe_load(target.read_text())[passwords.FERNET_REPOSITORY]
+    keys = passwords.check_fernet_repository(repo, str(target))
+    assert set(keys) == {0, 1} and keys[0] != keys[1]
+    assert passwords.genpwd(target, template, ssh_bits=1024) == []
+    assert yaml.safe_load(target.read_text())[passwords.FERNET_REPOSITORY] == repo
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("a-string", "must be a mapping"),
+    ({0: "not-a-key", 1: None}, "keystone_fernet_keys[0] is not a Fernet key"),
+    ({"x": "abc"}, "has the index 'x'"),
+    ({1: "placeholder"}, "is not a Fernet key"),
+])
+def test_a_bad_fernet_repository_is_one_sentence(value: object, says: str) -> None:
+    with pytest.raises(PasswordError) as err:
+        passwords.check_fernet_repository(value, "passwords.yml")
+    assert says in str(err.value) and str(err.value).count(".") <= 3
+    assert "not-a-key" not in str(err.value)
+
+
+def test_a_repository_without_a_staged_key_is_refused() -> None:
+    with pytest.raises(PasswordError, match="needs a staged key"):
+        passwords.check_fernet_repository({1: passwords.fernet_key()}, "passwords.yml")
+
+
+def test_rotation_promotes_the_staged_key_and_drops_the_oldest() -> None:
+    keys = {0: passwords.fernet_key(), 1: passwords.fernet_key()}
+    once = passwords.rotate_fernet_keys(keys, max_active=3)
+    # the staged key is the new primary; a new staged key; the old primary stays secondary
+    assert once[2] == keys[0] and once[1] == keys[1] and once[0] not in keys.values()
+    twice = passwords.rotate_fernet_keys(once, max_active=3)
+    assert sorted(twice) == [0, 2, 3] and twice[3] == once[0] and twice[2] == once[2]
+    # what keystone-manage fernet_rotate leaves: at most max_active keys, 0 and the newest kept
+    many = twice
+    for _ in range(5):
+        many = passwords.rotate_fernet_keys(many, max_active=4)
+        assert len(many) <= 4 and 0 in many
+    assert max(many) == 8
+    with pytest.raises(PasswordError):
+        passwords.rotate_fernet_keys(keys, max_active=1)

@@ -59,3 +59,33 @@ def test_a_malformed_passwords_file_is_one_sentence_not_an_unmasked_show(tmp_pat
 def test_a_missing_passwords_file_still_masks_by_key(tmp_path: Path):
     clients = _clients(tmp_path)
     assert clients.masker()("password = x") == f"password = {MASK}"
+
+
+def test_private_key_lines_are_masked_certificates_are_not(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from kolla_mesos.secrets import certificate_key_lines
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    pem = key.private_bytes(serialization.Encoding.PEM,
+                            serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption()).decode()
+    cert_line = "MIIDXTCCAkWgAwIBAgIJAKZ" * 2
+    bundle = f"-----BEGIN CERTIFICATE-----\n{cert_line}\n-----END CERTIFICATE-----\n{pem}"
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "haproxy.pem").write_text(bundle)
+    lines = certificate_key_lines(tmp_path)
+    body = [x for x in pem.splitlines() if not x.startswith("-----")]
+    assert lines == body
+    masked = Masker(lines)(bundle)
+    assert cert_line in masked
+    assert not any(line in masked for line in body)
+    assert certificate_key_lines(tmp_path / "absent") == []
+
+
+def test_http_basic_credentials_are_masked():
+    # HAProxy's RabbitMQ management check (kolla's rabbitmq haproxy dict)
+    line = "    http-check send hdr Authorization 'Basic b3BlbnN0YWNrOnNlY3JldC12YWx1ZQ=='"
+    masked = Masker([])(line)
+    assert masked == f"    http-check send hdr Authorization 'Basic {MASK}'"

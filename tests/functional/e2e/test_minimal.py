@@ -14,9 +14,11 @@ import random
 import re
 import secrets
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +33,7 @@ from kolla_mesos import zkpaths
 from kolla_mesos.definition import Definition
 from kolla_mesos.definition import from_json as definition_from_json
 from kolla_mesos.secrets import secret_values
+from kolla_mesos.testing.waiting import wait_for
 from kolla_mesos.testing.zookeeper import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -272,7 +275,7 @@ def _one_agent() -> tuple[dict[str, str], dict[str, list[str]]]:
 def _three_agents() -> tuple[dict[str, str], dict[str, list[str]]]:
     three = ["agent1", "agent2", "agent3"]
     return _addresses(3), {"control": three, "mariadb": three, "memcached": three,
-                           "rabbitmq": three, "keystone": ["agent1"]}
+                           "rabbitmq": three, "keystone": three}
 
 
 def _definitions(dep: Deployment) -> dict[str, Definition]:
@@ -358,7 +361,7 @@ def test_minimal_profile_up_to_a_keystone_token(cluster: tuple[Simulator, Deploy
     for name, row in status.items():
         assert row["kind"] == "app", row
         assert row["healthy"] == row["instances"] == 1, row
-    assert status["keystone"]["jobs"] == 5
+    assert status["keystone"]["jobs"] == 4
     assert status["keystone"]["last job result"] == "success", status["keystone"]
 
     # no secret reached an app, a job or a task's command line
@@ -465,21 +468,89 @@ def _sql(address: str, password: str, statement: str) -> str:
     return proc.stdout
 
 
+def _cluster_size_or_none(address: str, password: str) -> int | None:
+    """The node's cluster size, or None while it does not answer."""
+    try:
+        return _wsrep_cluster_size(address, password)
+    except AssertionError:
+        return None
+
+
 def _wsrep_cluster_size(address: str, password: str) -> int:
     return int(_sql(address, password, "SHOW STATUS LIKE 'wsrep_cluster_size'").split()[1])
+
+
+class MarathonEvents:
+    """Marathon's event stream (``GET /v2/events``) recorded in a thread: task status updates
+    and health changes, in the order Marathon sent them."""
+
+    def __init__(self, marathon_url: str) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._reply = requests.get(f"{marathon_url}/v2/events", stream=True, timeout=(10, 60),
+                                   headers={"Accept": "text/event-stream"})
+        self._reply.raise_for_status()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for line in self._reply.iter_lines(decode_unicode=True):
+                if line and line.startswith("data:"):
+                    self.events.append(json.loads(line[5:]))
+        except (requests.RequestException, AttributeError):
+            pass  # (closed by stop())
+
+    def stop(self) -> list[dict[str, Any]]:
+        self._reply.close()
+        self._thread.join(10)
+        return list(self.events)
+
+
+def _rolling_order(events: list[dict[str, Any]], app_id: str, old: set[str]) -> list[str]:
+    """Check that an app of one instance per host was replaced one instance at a time, and
+    return what happened, in order ("kill X", "healthy Y").
+
+    From Marathon's own events: an old instance is killed only when every instance started
+    before it is healthy, so that at most one instance is ever down; and no extra instance
+    is ever started (there is no agent for it)."""
+    healthy = {task.split("._app")[0] for task in old}
+    instances = len(healthy)
+    live = set(healthy)
+    order = []
+    for event in events:
+        if event.get("appId") != app_id:
+            continue
+        if event["eventType"] == "status_update_event":
+            instance = event["taskId"].split("._app")[0]
+            if event["taskStatus"] in ("TASK_KILLING", "TASK_KILLED", "TASK_FINISHED",
+                                       "TASK_FAILED", "TASK_LOST"):
+                if instance in live:
+                    live.discard(instance)
+                    healthy.discard(instance)
+                    order.append(f"kill {instance[-8:]}")
+                    assert len(healthy) >= instances - 1, (order, "two instances down at once")
+            else:
+                live.add(instance)
+                assert len(live) <= instances, (order, "an extra instance was started")
+        elif event["eventType"] == "health_status_changed_event" and event["alive"]:
+            if event["instanceId"] not in healthy:
+                healthy.add(event["instanceId"])
+                order.append(f"healthy {event['instanceId'][-8:]}")
+    return order
 
 
 @pytest.mark.parametrize("cluster", [_three_agents], indirect=True, ids=["three-agents"])
 def test_three_memcached_and_a_three_node_galera_cluster(cluster: tuple[Simulator, Deployment]):
     sim, dep = cluster
     started = time.monotonic()
-    proc = dep.run("deploy", "--no-progress", "--profile", "infra")
+    proc = dep.run("deploy", "--no-progress")
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, f"{proc.stderr}\n{_sim_logs(sim.state_dir)}"
-    print(f"three-node Galera + 3 memcached + three-node RabbitMQ deployed in {elapsed:.1f} s")
+    print(f"minimal profile on three agents (three-node Galera and RabbitMQ, three memcached "
+          f"and Keystone) deployed in {elapsed:.1f} s")
 
     status = {row["service"]: row for row in dep.json("status")}
-    for name in ("mariadb", "memcached", "rabbitmq"):
+    for name in ("mariadb", "memcached", "rabbitmq", "keystone"):
         assert status[name]["healthy"] == status[name]["instances"] == 3, status[name]
     for address in dep.addresses.values():
         assert _wsrep_cluster_size(address, dep.passwords["database_password"]) == 3
@@ -518,6 +589,80 @@ def test_three_memcached_and_a_three_node_galera_cluster(cluster: tuple[Simulato
     for address in dep.addresses.values():
         assert _wsrep_cluster_size(address, password) == 3
         assert "e2e_probe" in _sql(address, password, "SHOW DATABASES").split()
+
+    # three Keystone instances share one Fernet key repository: a token issued by one
+    # validates on the others
+    admin = dep.passwords["keystone_admin_password"]
+    _assert_tokens_validate_everywhere(dep, admin)
+
+    # a changed keystone.conf rolls the three instances one at a time (the derived strategy:
+    # keep 2 of 3 healthy, never start a fourth), each with the new file, and tokens issued
+    # before the roll still validate on every instance
+    earlier = _token(dep.addresses["agent1"], admin).headers["X-Subject-Token"]
+    app_id = "/kolla/e2e/keystone/keystone"
+    before = _task_ids(sim, app_id)
+    events = MarathonEvents(sim.marathon_url)
+    started = time.monotonic()
+    proc = dep.run("deploy", "--no-progress", "-e", "mariadb_innodb_log_file_size_mb=64",
+                   "-e", "openstack_logging_debug=True")
+    recorded = events.stop()
+    assert proc.returncode == 0, f"{proc.stderr}\n{_sim_logs(sim.state_dir)}"
+    print(f"rolling restart of three Keystone instances in {time.monotonic() - started:.1f} s")
+    after = _task_ids(sim, app_id)
+    assert len(after) == 3 and not after & before
+    order = _rolling_order(recorded, app_id, before)
+    assert [step.split()[0] for step in order] == ["kill", "healthy"] * 3, order
+    # (each agent's kolla_logs volume: <state>/volumes/<agent>/kolla_logs)
+    debug = [p for p in (sim.state_dir / "volumes").glob("*/kolla_logs/keystone/keystone.log")
+             if b" DEBUG " in p.read_bytes()]
+    assert len(debug) == 3, debug
+    _assert_tokens_validate_everywhere(dep, admin, earlier)
+
+    # every Galera node dies at once (kill -9) and loses its view state (gvwstate.dat: with it,
+    # Galera's pc.recovery restarts the cluster by itself when every node comes back, as the
+    # restarted tasks do here): no node may start the cluster, status says so, and
+    # `kolla-mesos mariadb recovery` restarts it from the most advanced node with every
+    # acknowledged row (docs/operations.md)
+    _sql(first, password, "CREATE TABLE e2e_probe.t (i INT PRIMARY KEY)")
+    _sql(first, password, "INSERT INTO e2e_probe.t VALUES (1), (2), (3)")
+    refused = dep.run("mariadb", "recovery", "--no-progress")
+    assert refused.returncode == 3 and "healthy node(s)" in refused.stderr, refused.stderr
+    views = sorted((sim.state_dir / "volumes").glob("*/mariadb/gvwstate.dat"))
+    assert len(views) == 3, views
+    daemons = [pid for pid in _task_processes(dep.zk_root)
+               if os.path.basename(_cmdline(pid).split(b"\0")[0]) == b"mariadbd"]
+    assert len(daemons) == 3, daemons
+    for pid in daemons:
+        os.kill(pid, signal.SIGKILL)
+    for view in views:
+        view.unlink(missing_ok=True)
+    wait_for(lambda: "MariaDB cluster down" in dep.run("status").stderr, timeout=300,
+             what="status to report the MariaDB cluster down", interval=2)
+    started = time.monotonic()
+    recovered = dep.run("mariadb", "recovery", "-f", "json", "--no-progress")
+    assert recovered.returncode == 0, f"{recovered.stderr}\n{_sim_logs(sim.state_dir)}"
+    print(f"Galera recovery after a full crash in {time.monotonic() - started:.1f} s")
+    roles = {row["host"]: row["role"] for row in json.loads(recovered.stdout)}
+    assert sorted(roles.values()) == ["joined", "joined", "started the cluster"], roles
+    for address in dep.addresses.values():
+        wait_for(lambda address=address: _cluster_size_or_none(address, password) == 3,
+                 timeout=120, what=f"{address} back in a cluster of three", interval=1)
+        assert _sql(address, password, "SELECT i FROM e2e_probe.t ORDER BY i").split() == [
+            "1", "2", "3"]
+    assert "MariaDB cluster down" not in dep.run("status").stderr
+
+
+def _assert_tokens_validate_everywhere(dep: Deployment, password: str,
+                                       *tokens: str) -> None:
+    """A token issued by each Keystone instance (and TOKENS) validates on every instance."""
+    issued = [_token(address, password) for address in dep.addresses.values()]
+    assert all(reply.status_code == 201 for reply in issued), [r.text for r in issued]
+    for token in [*(reply.headers["X-Subject-Token"] for reply in issued), *tokens]:
+        for address in dep.addresses.values():
+            check = requests.get(f"http://{address}:5000/v3/auth/tokens", timeout=30,
+                                 headers={"X-Auth-Token": issued[0].headers["X-Subject-Token"],
+                                          "X-Subject-Token": token, "Connection": "close"})
+            assert check.status_code == 200, (address, check.status_code, check.text)
 
 
 _AMQP_PROBE = """

@@ -79,6 +79,8 @@ OTHER_FORMATS = {
     ("heat", "heat-engine.json.j2"),
     ("horizon", "_9998-kolla-settings.py.j2"), ("horizon", "_9999-custom-settings.py.j2"),
     ("horizon", "horizon.json.j2"),
+    # fluentd's configuration and the fragments fluentd.conf includes (docs/logging.md)
+    *{("fluentd", tpl) for tpl in SOURCES["services"]["fluentd"]["templates"]},
 }
 #: Options the validator reports that we accept, each with the reason.  We keep
 #: kolla-ansible 22.2.0's output (parity) and list them here, so any new one fails the test.

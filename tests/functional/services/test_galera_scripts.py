@@ -100,14 +100,30 @@ def test_a_node_that_was_in_a_cluster_joins(scripts, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     (data / "kolla-new-cluster").touch()
+    (data / "galera.cache").touch()         # Galera ran here
     _grastate(data, UUID, 0)
     out = _run(scripts["db1"]["mariadb-start.sh"], data, tmp_path)
     assert "mariadbd --defaults-file=/etc/mysql/my.cnf" in out
     assert "--wsrep-new-cluster" not in out
+    # ... also after a crash that left grastate.dat zeroed: starting a new cluster here could
+    # drop what a more advanced node committed (that is `kolla-mesos mariadb recovery`'s call)
+    _grastate(data, ZERO_UUID, 0)
+    assert "--wsrep-new-cluster" not in _run(scripts["db1"]["mariadb-start.sh"], data, tmp_path)
     # a node without the mark (a joiner) never starts a cluster on an empty volume
     empty = tmp_path / "empty"
     empty.mkdir()
     assert "--wsrep-new-cluster" not in _run(scripts["db2"]["mariadb-start.sh"], empty, tmp_path)
+
+
+def test_the_node_recovery_chose_starts_the_cluster_once(scripts, tmp_path, peer):
+    data = tmp_path / "data"
+    _grastate(data, ZERO_UUID, 0)
+    (data / "galera.cache").touch()
+    (data / "kolla-recovery-bootstrap").touch()
+    # (even though db2 answers: it is a joiner waiting for this node)
+    assert "--wsrep-new-cluster" in _run(scripts["db1"]["mariadb-start.sh"], data, tmp_path)
+    assert not (data / "kolla-recovery-bootstrap").exists()
+    assert "--wsrep-new-cluster" not in _run(scripts["db1"]["mariadb-start.sh"], data, tmp_path)
 
 
 def test_the_node_that_left_last_restarts_the_cluster_unless_a_peer_runs(scripts, tmp_path):

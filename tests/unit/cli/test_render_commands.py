@@ -56,8 +56,10 @@ def test_genpwd_and_mergepwd_commands(tmp_path: pathlib.Path,
     assert main(["genpwd", str(target), "--template", str(template)]) == 0
     out = capsys.readouterr().out
     data = yaml.safe_load(target.read_text())
-    assert set(data) == {"database_password", "rabbitmq_password"}
-    assert data["database_password"] not in out and "2 value(s) generated" in out
+    # kolla-ansible's list, and kolla-mesos' own Fernet key repository
+    assert set(data) == {"database_password", "rabbitmq_password", "keystone_fernet_keys"}
+    assert set(data["keystone_fernet_keys"]) == {0, 1}
+    assert data["database_password"] not in out and "3 value(s) generated" in out
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     new = tmp_path / "new.yml"
     new.write_text("database_password: other\nkeystone_admin_password: k\n")

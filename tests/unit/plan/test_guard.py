@@ -46,8 +46,8 @@ def test_a_secret_in_json_or_argv_is_refused(tmp_path, old, new, field):
         load_plan(inputs)
     message = str(info.value)
     assert SECRET not in message
-    assert f"deployment_files/testing/store.yml.j2: {field} carries a value of passwords.yml" \
-        in message, message
+    assert (f"deployment_files/testing/store.yml.j2: {field} carries a value of passwords.yml "
+            "or a line of a private key") in message, message
 
 
 def test_a_secret_in_a_command_env_or_a_file_is_allowed(tmp_path):
@@ -56,3 +56,47 @@ def test_a_secret_in_a_command_env_or_a_file_is_allowed(tmp_path):
     plan = load_plan(make_inputs(tmp_path, base=base))
     init = plan.service("store").definition.command("init")
     assert init.env_dict["STORE_PW"] == SECRET
+
+
+TLS = {"kolla_enable_tls_external": "yes", "kolla_internal_vip_address": "127.0.9.9",
+       "kolla_external_vip_address": "127.0.9.9", "kolla_internal_fqdn": "127.0.9.9",
+       "kolla_external_fqdn": "127.0.9.9"}
+
+
+def _tls_inputs(tmp_path: Path, base: Path | None = None):
+    from kolla_mesos.certificates import generate, model
+
+    inputs = make_inputs(tmp_path, base=base, extra=TLS)
+    settings = model.TlsSettings("127.0.9.9", "127.0.9.9", "127.0.9.9", "127.0.9.9",
+                                 False, True, False, {})
+    generate.generate(inputs.config_dir / "certificates", settings)
+    return inputs
+
+
+def test_a_private_key_line_in_argv_is_refused(tmp_path):
+    # a deployment file that reads the HAProxy key into a command line
+    base = _base_with(tmp_path, "\"-c\", \"print('store initialised')\"]",
+                      "\"-c\", \"print('store initialised')\", {{ (lookup('file', "
+                      "CONFIG_DIR ~ '/certificates/haproxy.pem').splitlines()[-3]) "
+                      "| to_json }}]")
+    inputs = _tls_inputs(tmp_path, base)
+    key_line = (inputs.config_dir / "certificates/haproxy.pem").read_text().splitlines()[-3]
+    with pytest.raises(errors.DefinitionError) as info:
+        load_plan(inputs)
+    assert "service.commands.init.command[3] carries a value of passwords.yml or a line of " \
+        "a private key" in str(info.value)
+    assert key_line not in str(info.value)
+
+
+def test_tls_without_certificates_is_refused_naming_the_file_and_command(tmp_path):
+    inputs = make_inputs(tmp_path, extra=TLS)
+    with pytest.raises(errors.CertificateError) as info:
+        load_plan(inputs)
+    assert str(info.value) == (
+        f"TLS is enabled but {inputs.config_dir}/certificates/ca/root.crt does not exist; "
+        "create it with 'kolla-mesos certificates'.")
+    assert info.value.exit_code == errors.ExitCode.CONFIG
+
+
+def test_tls_with_certificates_plans(tmp_path):
+    load_plan(_tls_inputs(tmp_path))

@@ -1,0 +1,1 @@
+"""TLS for the deployment's endpoints: kolla-ansible's certificate files, made and checked."""
