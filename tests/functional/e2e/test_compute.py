@@ -37,6 +37,7 @@ from tests.functional.e2e.test_minimal import (
     Deployment,
     _addresses,
     _sim_logs,
+    _task_ids,
     _task_processes,
     _writes,
 )
@@ -62,6 +63,10 @@ SERVICES = {"mariadb", "memcached", "rabbitmq", "keystone", "glance-api", "place
             "horizon"}
 #: horizon_listen_port (config/horizon/defaults/main.yml: 8080, not 80, on the host as image)
 HORIZON_PORT = 8080
+#: the project (deployment_files/<project>/) of the services not named after theirs
+PROJECTS = {"glance-api": "glance", "placement-api": "placement", "nova-api": "nova",
+            "nova-metadata": "nova", "nova-scheduler": "nova", "nova-conductor": "nova-cell",
+            "nova-compute": "nova-cell"}
 #: one API worker per service on this 2-core machine (docs/configuration.md)
 COMPUTE_GLOBALS = {"openstack_service_workers": 1, "openstack_service_rpc_workers": 1}
 
@@ -354,3 +359,27 @@ def test_a_second_deploy_writes_nothing_and_no_secret_leaks(cloud: Cloud) -> Non
         assert not [a for a in argvs if secret.encode() in a], key
         for path in logs:
             assert secret.encode() not in path.read_bytes(), (key, path)
+
+
+def test_a_change_to_the_computes_nova_conf_restarts_only_nova_compute(cloud: Cloud) -> None:
+    """`nova_compute_virt_type` is read by the nova-cell role's nova.conf for nova-compute only
+    ([libvirt] virt_type): Marathon replaces both nova-compute tasks and nothing else, and
+    the computes come back up."""
+    apps = {name: f"/kolla/e2e/{PROJECTS.get(name, name)}/{name}" for name in SERVICES}
+    before = {name: _task_ids(cloud.sim, app) for name, app in apps.items()}
+    inputs = ("--profile", "compute", "-e", "nova_compute_virt_type=qemu")
+    changed = cloud.dep.run("deploy", "--no-progress", *inputs)
+    assert changed.returncode == 0, f"{changed.stderr}\n{_sim_logs(cloud.sim.state_dir)}"
+    after = {name: _task_ids(cloud.sim, app) for name, app in apps.items()}
+    assert len(after["nova-compute"]) == 2 and not after["nova-compute"] & before["nova-compute"]
+    assert {n: t for n, t in after.items() if n != "nova-compute"} == \
+        {n: t for n, t in before.items() if n != "nova-compute"}
+
+    def computes_up() -> bool | None:
+        services = cloud.json("compute", "service", "list", "--service", "nova-compute")
+        return len(services) == 2 and all(s["State"] == "up" for s in services) or None
+
+    wait_for(computes_up, timeout=180, interval=2.0, what="both nova-computes up again")
+    again = cloud.dep.run("deploy", "--no-progress", *inputs)
+    assert again.returncode == 0, again.stderr
+    assert _writes(again.stderr) == (0, 0)
