@@ -7,7 +7,10 @@ Loaded by ``tests/conftest.py`` with ``pytest_plugins``.  The simulator's fixtur
 from __future__ import annotations
 
 import itertools
+import signal
+import threading
 from collections.abc import Iterator
+from types import FrameType
 
 import pytest
 from kazoo.client import KazooClient
@@ -15,6 +18,20 @@ from kazoo.client import KazooClient
 from kolla_mesos.testing.zookeeper import ZookeeperEnsemble, ZookeeperServer
 
 _counter = itertools.count()
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A SIGTERM (a CI time limit, ``kill``) stops the run as Ctrl-C does, so the fixtures'
+    teardown runs: without it Python dies at once and every ZooKeeper server, simulator and
+    task process the run started keeps running (measured: 136 processes, MariaDB, RabbitMQ
+    and HAProxy among them, left by three stopped runs)."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 @pytest.fixture(scope="session")
