@@ -23,11 +23,9 @@ import base64
 import hashlib
 import hmac
 import logging
-import os
 import pathlib
 import secrets
 import string
-import tempfile
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +33,7 @@ from typing import Any
 import yaml
 
 from kolla_mesos.errors import PasswordError, yaml_problem
+from kolla_mesos.fileio import atomic_write
 
 LOG = logging.getLogger(__name__)
 
@@ -171,17 +170,7 @@ def write_passwords(path: str | pathlib.Path, passwords: Mapping[str, Any]) -> N
     """Write PASSWORDS to PATH atomically (temp file in the same dir, mode 0600, rename)."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            yaml.safe_dump(dict(passwords), f, default_flow_style=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, yaml.safe_dump(dict(passwords), default_flow_style=False).encode())
 
 
 def genpwd(path: str | pathlib.Path, template: str | pathlib.Path,

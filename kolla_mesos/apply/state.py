@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 import pathlib
 from collections.abc import Callable
 
 from kolla_mesos import errors, zkpaths
 from kolla_mesos.clients.zookeeper import Store
+from kolla_mesos.fileio import atomic_write
 from kolla_mesos.plan import export
 from kolla_mesos.plan.model import Plan, canonical_json
 from kolla_mesos.plan.steps import generation_nodes
@@ -55,17 +55,7 @@ def export_deployment(store: Store, include_secrets: bool) -> bytes:
 def write_private(path: pathlib.Path, data: bytes) -> None:
     """Write ``data`` to ``path`` with mode 0600 from the first byte (it may hold secrets),
     atomically: a failed export never leaves half a file under the name."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, data, 0o600)
 
 
 def import_deployment(store: Store, document: export.Export,

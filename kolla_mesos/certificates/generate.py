@@ -23,7 +23,6 @@ import datetime
 import ipaddress
 import os
 import pathlib
-import tempfile
 from collections.abc import Sequence
 
 from cryptography import x509
@@ -34,6 +33,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kolla_mesos.certificates import model
 from kolla_mesos.certificates.check import first_certificate, load_certificate, load_key
 from kolla_mesos.errors import CertificateError
+from kolla_mesos.fileio import atomic_write
 
 ROOT_BITS = 4096
 SERVER_BITS = 2048
@@ -211,15 +211,5 @@ def _write(directory: pathlib.Path, name: str, text: str, action: str) -> Writte
     if name.startswith("private/"):
         (directory / "private").mkdir(parents=True, exist_ok=True, mode=0o700)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if "private" in name else 0o755)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600 if secret else 0o644)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text.encode(), 0o600 if secret else 0o644)
     return Written(name, action, "0600" if secret else "0644", _expiry(directory, name))
